@@ -1,0 +1,164 @@
+"""`ntmbench`: the command line. Each subcommand lives in its own module; this file only parses.
+
+Every bad input ends in one line on stderr, `ntmbench: error: ...`, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .config import ConfigError, RunConfig
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the valid options."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "unrecognized arguments" in message:
+            valid = sorted({s for a in self._actions for s in a.option_strings if s.startswith("--")})
+            message += f"; valid options: {', '.join(valid)}"
+        raise UsageError(f"{self.prog}: {message}")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Unknown options are reported by the subcommand's parser, which names its valid ones."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            owner = self.commands.get(command, self) if hasattr(self, "commands") else self
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+
+def key_values(pairs: list[str] | None) -> dict[str, str]:
+    """`["heads=2", "memory_size=64"]` -> `{"heads": "2", "memory_size": "64"}`."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"expected KEY=VALUE, got {pair!r} (e.g. --model-option heads=2)")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    from datamodules.registry import TASKS
+    from models.registry import MODELS
+
+    d = RunConfig()
+    p.add_argument("--task", default=d.task, help=f"one of: {', '.join(TASKS)}")
+    p.add_argument("--model", default=d.model, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--preset", default=d.preset, help="paper (sizes and lr of the paper) or none")
+    p.add_argument("--model-option", "-m", action="append", metavar="KEY=VALUE",
+                   help="set a model option, e.g. -m heads=2 -m memory_size=64 (repeatable)")
+    p.add_argument("--task-option", "-t", action="append", metavar="KEY=VALUE",
+                   help="set a task option, e.g. -t max_length=10 (repeatable)")
+    for name in ("optimizer", "lr", "momentum", "clip", "batch_size", "max_steps", "seed",
+                 "val_every", "val_batches", "val_batch_size", "test_batch_size",
+                 "checkpoint_every", "devices", "accelerator", "strategy", "out"):
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=getattr(d, name))
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    values = {
+        k: getattr(args, k)
+        for k in ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
+                  "max_steps", "seed", "val_every", "val_batches", "val_batch_size",
+                  "test_batch_size", "checkpoint_every", "devices", "accelerator", "strategy",
+                  "out", "progress")
+    }
+    values["model_options"] = key_values(args.model_option)
+    values["task_options"] = {k: parse_scalar(v) for k, v in key_values(args.task_option).items()}
+    return RunConfig.from_dict(values)
+
+
+def parse_scalar(text: str) -> object:
+    """A task option from the command line: YAML scalars and lists (`-t test_lengths=[30,50]`)."""
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ntmbench", description="Neural Turing Machine benchmark harness")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("sample", help="write one batch of a task to an .npz file")
+    p.add_argument("--task", required=True)
+    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    for name in ("length", "repeats", "items", "n_in", "n_out"):
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=int)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("demo", help="train ntm and lstm briefly on copy; compare them per length")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/demo")
+
+    p = sub.add_parser("train", help="train one model on one task, then test it per length")
+    add_run_options(p)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint on its task's test lengths")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", help="CSV file (default: test_metrics.csv beside the run)")
+
+    p = sub.add_parser("predict", help="run a checkpoint on a batch file; write outputs and weights")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--out", required=True)
+    parser.commands = sub.choices
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sample":
+        from .sample import sample_command
+
+        return sample_command(args)
+    if args.command == "demo":
+        from .demo import demo_command
+
+        return demo_command(args.steps, args.out, args.seed)
+    if args.command == "train":
+        from .train_command import train_command
+
+        return train_command(run_config(args))
+    if args.command == "evaluate":
+        from .checkpoint_commands import evaluate_command
+
+        return evaluate_command(args.checkpoint, args.out)
+    if args.command == "predict":
+        from .checkpoint_commands import predict_command
+
+        return predict_command(args.checkpoint, args.inputs, args.out)
+    raise UsageError(f"unknown command {args.command!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from datamodules.base import ShapeError
+
+    from .errors import RunError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except (UsageError, ConfigError, ShapeError, RunError) as error:
+        print(f"ntmbench: error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # bad option values raised while building tasks and models
+        if "\n" in str(error):
+            raise
+        print(f"ntmbench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

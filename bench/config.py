@@ -1,0 +1,139 @@
+"""The one typed run configuration: built from the CLI (or a sweep trial), resolved against a
+preset, handed to Lightning, and logged whole to W&B and next to the run's files."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+OPTIMIZERS = ("rmsprop", "adam")
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
+DEFAULT_LR = 1e-4
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line and names the fix."""
+
+
+@dataclass
+class RunConfig:
+    task: str = "copy"
+    model: str = "ntm"
+    preset: str = "paper"  # "paper" (sizes and lr of the paper's tables) or "none"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    task_options: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "rmsprop"
+    lr: float | None = None  # None: the preset's learning rate
+    momentum: float = 0.9
+    clip: float = 10.0  # gradients clipped elementwise to [-clip, clip], as in the paper
+    batch_size: int = 16
+    max_steps: int = 1000
+    seed: int = 0
+    val_every: int = 200  # training steps between validations
+    val_batches: int = 10
+    val_batch_size: int = 100
+    test_batch_size: int = 100
+    checkpoint_every: int = 200
+    devices: int = 1
+    accelerator: str = "cpu"
+    strategy: str = "auto"
+    out: str = ""  # run folder; empty: runs/<task>-<model>-seed<seed>
+    wandb_project: str = "ntmbench"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("batch_size", "max_steps", "val_every", "val_batches", "val_batch_size",
+                     "test_batch_size", "checkpoint_every", "devices"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"{name} must be >= 1 (got {value})")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0 (got {self.seed})")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})"
+            )
+        if self.accelerator not in ACCELERATORS:
+            raise ConfigError(
+                f"accelerator must be one of {', '.join(ACCELERATORS)} (got {self.accelerator!r})"
+            )
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"lr must be > 0 (got {self.lr})")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1) (got {self.momentum})")
+        if not self.clip > 0:
+            raise ConfigError(f"clip must be > 0 (got {self.clip})")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out or f"runs/{self.task}-{self.model}-seed{self.seed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        """Strict: unknown keys and wrong types are errors, not silently ignored."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown config key {', '.join(unknown)}; valid keys: {', '.join(known)}"
+            )
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: coerce(k, v, hints[k]) for k, v in values.items()})
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    def resolved(self) -> "RunConfig":
+        """The preset applied: its model options and lr, under anything set explicitly."""
+        from models.presets import preset
+
+        base = preset(self.preset, self.task, self.model)
+        options = {**base.get("options", {}), **self.model_options}
+        lr = self.lr if self.lr is not None else base.get("lr", DEFAULT_LR)
+        return dataclasses.replace(self, model_options=options, lr=lr)
+
+
+def coerce(name: str, value: Any, hint: Any) -> Any:
+    """`value` as the type `hint` names; strings from a command line are parsed."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for kind in allowed:
+        origin = typing.get_origin(kind) or kind
+        if origin is dict and isinstance(value, dict):
+            return dict(value)
+        if origin is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+        elif origin is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                try:
+                    return int(value)
+                except ValueError:
+                    pass
+        elif origin is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+        elif origin is str and isinstance(value, str):
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
+    raise ConfigError(f"{name} must be {names} (got {value!r})")

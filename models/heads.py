@@ -1,0 +1,68 @@
+"""Head parameters (paper section 3.3): one Linear maps the controller output to every head's
+parameters at once, then splits and squashes them into the paper's named quantities.
+
+For H = Hr + Hw heads (read heads first, then write heads), memory width M and shift range S:
+
+    key   k      (B, H, M)       linear
+    beta  beta   (B, H, 1)       softplus, >= 0
+    gate  g      (B, H, 1)       sigmoid, in (0, 1)
+    shift s      (B, H, 2S+1)    softmax over offsets -S..S
+    gamma gamma  (B, H, 1)       1 + softplus, >= 1
+    erase e      (B, Hw, M)      sigmoid (write heads only)
+    add   a      (B, Hw, M)      tanh (write heads only)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Heads(NamedTuple):
+    key: Tensor  # (B, H, M)
+    beta: Tensor  # (B, H, 1)
+    gate: Tensor  # (B, H, 1)
+    shift: Tensor  # (B, H, 2S+1)
+    gamma: Tensor  # (B, H, 1)
+    erase: Tensor  # (B, Hw, M)
+    add: Tensor  # (B, Hw, M)
+
+
+class HeadParams(nn.Module):
+    """Controller output (B, C) -> `Heads` for `read_heads` read and `write_heads` write heads."""
+
+    def __init__(
+        self,
+        in_features: int,
+        read_heads: int,
+        write_heads: int,
+        memory_width: int,
+        shift_range: int,
+    ) -> None:
+        super().__init__()
+        self.heads, self.write_heads = read_heads + write_heads, write_heads
+        self.memory_width = memory_width
+        # key, beta, gate, shift, gamma: the addressing parameters every head emits
+        self.address_sizes = [memory_width, 1, 1, 2 * shift_range + 1, 1]
+        self.address_width = sum(self.address_sizes)
+        out = self.heads * self.address_width + write_heads * 2 * memory_width
+        self.linear = nn.Linear(in_features, out)
+
+    def forward(self, h: Tensor) -> Heads:
+        B, H, Hw, M = h.shape[0], self.heads, self.write_heads, self.memory_width
+        addressing, access = self.linear(h).split([H * self.address_width, Hw * 2 * M], dim=-1)
+        addressing = addressing.reshape(B, H, self.address_width)  # (B, H, M + 2S + 5)
+        k, beta, g, s, gamma = addressing.split(self.address_sizes, dim=-1)
+        e, a = access.reshape(B, Hw, 2 * M).split([M, M], dim=-1)  # (B, Hw, 2M) -> 2 x (B, Hw, M)
+        return Heads(
+            key=k,
+            beta=F.softplus(beta),
+            gate=torch.sigmoid(g),
+            shift=torch.softmax(s, dim=-1),
+            gamma=1 + F.softplus(gamma),
+            erase=torch.sigmoid(e),
+            add=torch.tanh(a),
+        )

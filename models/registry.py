@@ -1,0 +1,63 @@
+"""Model names -> builders. A variant is a functools.partial entry, so "go to definition" works.
+
+    build_model("ntm", 9, 8, heads=2, memory_size="64")  # CLI strings are converted per field type
+    build_model("ntm-ff", 9, 8)                           # the NTM with a feedforward controller
+    build_model("lstm", 9, 8, layers=3, size=256)
+
+Unknown names, unknown options and values of the wrong type raise ValueError naming the valid ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from functools import partial
+from typing import Any
+
+from torch import nn
+
+from .config import check_int, coerce
+from .lstm import LSTMBaseline, LSTMConfig
+from .ntm import NTM, NTMConfig
+
+
+def build(
+    model_cls: type[nn.Module], config_cls: type, input_size: int, output_size: int, **options: Any
+) -> nn.Module:
+    """`model_cls(input_size, output_size, config_cls(**options))`, options coerced and checked."""
+    check_int("input_size", input_size, 1)
+    check_int("output_size", output_size, 1)
+    return model_cls(input_size, output_size, config_cls(**coerce(config_cls, options)))
+
+
+MODELS: dict[str, partial] = {
+    "ntm": partial(build, NTM, NTMConfig, controller="lstm"),
+    "ntm-ff": partial(build, NTM, NTMConfig, controller="ff"),
+    "lstm": partial(build, LSTMBaseline, LSTMConfig),
+}
+
+
+def _builder(name: str) -> partial:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name: str, input_size: int, output_size: int, **options: Any) -> nn.Module:
+    """The network called `name` mapping (B, T, input_size) to (B, T, output_size) logits."""
+    builder = _builder(name)
+    config_cls = builder.args[1]
+    for key, fixed in builder.keywords.items():  # e.g. "ntm" fixes controller="lstm"
+        if key in options and coerce(config_cls, {key: options[key]})[key] != fixed:
+            others = [n for n, b in MODELS.items() if b.keywords.get(key) == options[key]]
+            hint = f"; use model {others[0]!r}" if others else ""
+            raise ValueError(f"model {name!r} fixes {key}={fixed!r} (got {options[key]!r}){hint}")
+    return builder(input_size, output_size, **options)
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """Every option of model `name` with its default (fixed options at their fixed value)."""
+    builder = _builder(name)
+    defaults = {
+        f.name: f.default for f in fields(builder.args[1]) if f.default is not MISSING
+    }
+    return defaults | builder.keywords

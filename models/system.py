@@ -1,0 +1,88 @@
+"""The Lightning system around any registered network: what is computed and logged.
+
+Metrics are logged as `stage/metric` (`train/cost_bits`, `val/bit_errors`) and, at test time, per
+generalization shape (`test/len_050/cost_bits`). `train/sequences` is the paper's x-axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from bench.config import RunConfig
+from datamodules.registry import build_task
+
+from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
+from .registry import build_model
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss turned NaN or infinite; the message names the step and the fix."""
+
+
+class SequenceSystem(pl.LightningModule):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        # The whole resolved config (model name and options included) goes into the checkpoint,
+        # so any checkpoint rebuilds by name; W&B gets the same dict from the logger.
+        self.save_hyperparameters(logger=False)
+        self.cfg = RunConfig.from_dict(config)
+        self.task = build_task(self.cfg.task, **self.cfg.task_options)
+        self.net = build_model(
+            self.cfg.model, self.task.input_size, self.task.output_size, **self.cfg.model_options
+        )
+        self.test_labels = [self.task.label(s) for s in self.task.test_shapes()]
+
+    def forward(self, inputs: Tensor, return_weights: bool = False):
+        return self.net(inputs, return_weights=return_weights)
+
+    def _metrics(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = self(batch["inputs"])
+        loss = sequence_costs(logits, batch["targets"], batch["mask"]).mean()  # nats per sequence
+        metrics = sequence_metrics(logits, batch["targets"], batch["mask"])
+        if "optimal" in batch:
+            metrics["optimal_cost_bits"] = optimal_cost_bits(
+                batch["optimal"], batch["targets"], batch["mask"]
+            )
+        return loss, metrics
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, metrics = self._metrics(batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.global_step}; lower the learning rate "
+                f"(--lr) or the clip value; the last good checkpoint is kept"
+            )
+        batch_size = batch["inputs"].shape[0]
+        sequences = (self.global_step + 1) * batch_size * self.trainer.world_size
+        self.log_dict({f"train/{k}": v for k, v in metrics.items()}, batch_size=batch_size)
+        self.log("train/sequences", float(sequences), batch_size=batch_size)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        _, metrics = self._metrics(batch)
+        batch_size = batch["inputs"].shape[0]
+        self.log_dict({f"val/{k}": v for k, v in metrics.items()}, batch_size=batch_size,
+                      sync_dist=True, prog_bar=False)
+        self.log("val/bit_errors_bar", metrics["bit_errors"], batch_size=batch_size,
+                 sync_dist=True, prog_bar=True, logger=False)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        _, metrics = self._metrics(batch)
+        label = self.test_labels[dataloader_idx]
+        self.log_dict(
+            {f"test/{label}/{k}": v for k, v in metrics.items()},
+            batch_size=batch["inputs"].shape[0],
+            add_dataloader_idx=False,
+            sync_dist=True,
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=cfg.lr)
+        # Graves (2013, 2014): RMSProp with momentum 0.9 and a decay of 0.95.
+        return torch.optim.RMSprop(self.parameters(), lr=cfg.lr, alpha=0.95, momentum=cfg.momentum)
