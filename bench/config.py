@@ -99,7 +99,7 @@ class RunConfig:
 
         base = preset(self.preset, self.task, self.model)
         options = {**base.get("options", {}), **self.model_options}
-        lr = self.lr if self.lr is not None else base.get("lr", DEFAULT_LR)
+        lr = self.lr if self.lr is not None else (base.get("lr") or DEFAULT_LR)
         return dataclasses.replace(self, model_options=options, lr=lr)
 
 

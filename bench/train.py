@@ -16,6 +16,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pandas as pd
+import wandb
 import yaml
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
@@ -118,4 +119,5 @@ def train(cfg: RunConfig) -> pd.DataFrame:
     rows = test_rows(trainer, system, datamodule)
     if trainer.is_global_zero:
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
+        wandb.finish()  # close the run now, so that later runs in this process get their own
     return rows

@@ -29,7 +29,7 @@ class SequenceSystem(pl.LightningModule):
         # The whole resolved config (model name and options included) goes into the checkpoint,
         # so any checkpoint rebuilds by name; W&B gets the same dict from the logger.
         self.save_hyperparameters(logger=False)
-        self.cfg = RunConfig.from_dict(config)
+        self.cfg = RunConfig.from_dict(config).resolved()
         self.task = build_task(self.cfg.task, **self.cfg.task_options)
         self.net = build_model(
             self.cfg.model, self.task.input_size, self.task.output_size, **self.cfg.model_options

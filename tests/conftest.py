@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import pytest  # noqa: E402
+
+from bench.config import RunConfig  # noqa: E402
+
+TINY_NTM = {"memory_size": 8, "memory_width": 4, "controller_size": 8}
+
+
+def tiny(out, **changes) -> RunConfig:
+    """A run small enough for the fast tier: a tiny NTM, short copy sequences, few steps."""
+    values = dict(task="copy", model="ntm", preset="none", model_options=dict(TINY_NTM),
+                  task_options={"max_length": 4, "test_lengths": [6, 9]}, optimizer="adam",
+                  lr=1e-2, batch_size=4, max_steps=6, val_every=3, checkpoint_every=3,
+                  val_batches=2, val_batch_size=4, test_batch_size=4, out=str(out), progress=False)
+    values.update(changes)
+    return RunConfig.from_dict(values)
+
+
+@pytest.fixture
+def tiny_config():
+    return tiny

@@ -1,0 +1,227 @@
+"""Training, checkpoints, evaluation and prediction, end to end on tiny runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from bench.cli import main
+from bench.config import ConfigError
+from bench.train import datamodule_for, train
+from datamodules.registry import TASKS
+from models.metrics import sequence_metrics
+from models.registry import MODELS
+from models.system import NonFiniteLossError, SequenceSystem
+
+SMALL = {"ntm": {"memory_size": 8, "memory_width": 4, "controller_size": 8},
+         "ntm-ff": {"memory_size": 8, "memory_width": 4, "controller_size": 8, "heads": 2},
+         "lstm": {"layers": 2, "size": 8}}
+SHORT = {"copy": {"max_length": 3}, "repeat_copy": {"max_length": 2, "max_repeats": 2},
+         "associative_recall": {"max_items": 3}, "ngrams": {"train_length": 12},
+         "priority_sort": {"train_n_in": 5, "train_n_out": 3}}
+
+
+def test_metrics_exact_values() -> None:
+    # one sequence, 2 scored steps of 2 bits; logits chosen so p = 0.5 or sigmoid(+-ln 3) = 0.75/0.25
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3), -math.log(3)], [5.0, 5.0]]])
+    targets = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+    mask = torch.tensor([[True, True, False]])
+    m = sequence_metrics(logits, targets, mask)
+    # bits: -log2(.5) * 2 + -log2(.75) + -log2(.25) = 2 + 0.4150375 + 2
+    assert m["cost_bits"].item() == pytest.approx(4.4150375, abs=1e-6)
+    # p = .5 predicts 0, so bit (0, 0) is wrong; (1, 1) predicts 0 for a 1: 2 of 4 bits wrong
+    assert m["bit_errors"].item() == 2.0
+    assert m["seq_acc"].item() == 0.0
+    assert m["bit_acc"].item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("task", list(TASKS))
+def test_every_model_trains_on_every_task(task: str, model: str) -> None:
+    cfg = dict(task=task, model=model, preset="none", model_options=SMALL[model],
+               task_options=SHORT[task], optimizer="adam", lr=1e-2, batch_size=3, max_steps=3,
+               val_every=100, out="unused", progress=False)
+    system = SequenceSystem(cfg)
+    before = [p.detach().clone() for p in system.parameters()]
+    datamodule = datamodule_for(system.cfg, system)
+    losses = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            losses.append(outputs["loss"].item())
+
+    trainer = pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         limit_val_batches=0, callbacks=[Record()])
+    trainer.fit(system, datamodule=datamodule)
+    assert len(losses) == 3 and all(math.isfinite(x) and x > 0 for x in losses)
+    assert any(not torch.equal(a, b) for a, b in zip(before, system.parameters()))
+
+
+def wandb_records(run_dir: Path) -> list[dict]:
+    """The records of the run's offline .wandb file, read back with `wandb leet inspect`. The
+    file is complete once it holds the exit record (the writer may lag `finish()` by a little)."""
+    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    exe = Path(sys.executable).parent / "wandb"
+    for _ in range(50):
+        out = subprocess.run([str(exe), "leet", "inspect", "--json", str(wandb_file)],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        if any(r["type"] == "exit" for r in records):
+            return records
+        time.sleep(0.2)
+    raise AssertionError(f"{wandb_file} never got its exit record")
+
+
+def history_values(records: list[dict], key: str) -> list[float]:
+    return [r["history"]["item"][key] for r in records
+            if r["type"] == "history" and key in r["history"]["item"]]
+
+
+def test_train_writes_run_folder_and_wandb_holds_the_metrics(tmp_path: Path, tiny_config) -> None:
+    cfg = tiny_config(tmp_path / "run")
+    rows = train(cfg)
+    run = tmp_path / "run"
+    assert yaml.safe_load((run / "config.yaml").read_text())["model_options"]["memory_size"] == 8
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+    assert list(rows["label"]) == ["len_006", "len_009"] and list(rows["length"]) == [6, 9]
+    on_disk = pd.read_csv(run / "test_metrics.csv")
+    assert on_disk["cost_bits"].tolist() == pytest.approx(rows["cost_bits"].tolist())
+
+    csv = pd.read_csv(run / "csv" / "metrics.csv")
+    records = wandb_records(run)
+    (run_record,) = [r for r in records if r["type"] == "run"]
+    config = run_record["run"]["config"]["update"]
+    assert config["task"] == "copy" and config["model_options"]["memory_size"] == 8
+    assert run_record["run"]["tags"] == ["copy", "ntm"]
+    # the same values the CSV logger saw are in the W&B file
+    val_csv = csv["val/cost_bits"].dropna().tolist()
+    assert len(val_csv) == 2
+    assert history_values(records, "val/cost_bits") == pytest.approx(val_csv, rel=1e-6)
+    test_wandb = history_values(records, "test/len_009/bit_errors")
+    assert test_wandb == pytest.approx([rows.set_index("label").loc["len_009", "bit_errors"]])
+    seqs = history_values(records, "train/sequences")
+    assert seqs and seqs[-1] <= 6 * 4 and all(s % 4 == 0 for s in seqs)
+
+
+def test_rerun_resumes_and_another_config_is_refused(tmp_path: Path, tiny_config) -> None:
+    train(tiny_config(tmp_path / "run", max_steps=3))
+    train(tiny_config(tmp_path / "run", max_steps=3))  # finished: nothing more to do
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 3 and ckpt["TaskDataModule"] == {"next_batch": 3}
+    before = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match="holds a run with another config .*lr"):
+        train(tiny_config(tmp_path / "run", max_steps=3, lr=0.5))
+    assert (tmp_path / "run" / "config.yaml").read_text() == before
+    assert len(list((tmp_path / "run").glob("wandb/offline-run-*"))) == 2  # same id, resumed
+    run_id = (tmp_path / "run" / "wandb_id").read_text().strip()
+    assert all(run_id in p.name for p in (tmp_path / "run").glob("wandb/offline-run-*"))
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(
+    tmp_path: Path, tiny_config, monkeypatch
+) -> None:
+    forward = SequenceSystem.forward
+
+    def poisoned(self, inputs, return_weights=False):
+        out = forward(self, inputs, return_weights)
+        return out * float("nan") if self.training and self.global_step >= 4 else out
+
+    monkeypatch.setattr(SequenceSystem, "forward", poisoned)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 4; lower the learning rate"):
+        train(tiny_config(tmp_path / "run", checkpoint_every=2))
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_evaluate_and_predict_rebuild_from_the_checkpoint(tmp_path: Path, tiny_config, capsys) -> None:
+    train(tiny_config(tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--out", str(tmp_path / "eval.csv")]) == 0
+    rows = pd.read_csv(tmp_path / "eval.csv")
+    assert rows["label"].tolist() == ["len_006", "len_009"]
+    assert {"cost_bits", "bit_errors", "seq_acc", "bit_acc", "length"} <= set(rows.columns)
+    trained = pd.read_csv(tmp_path / "run" / "test_metrics.csv")
+    assert rows["cost_bits"].tolist() == pytest.approx(trained["cost_bits"].tolist(), rel=1e-5)
+
+    batch = tmp_path / "in.npz"
+    assert main(["sample", "--task", "copy", "--length", "5", "--batch", "2", "--out", str(batch)]) == 0
+    assert main(["predict", "--checkpoint", str(ckpt), "--inputs", str(batch),
+                 "--out", str(tmp_path / "pred.npz")]) == 0
+    pred = np.load(tmp_path / "pred.npz")
+    assert pred["outputs"].shape == (2, 11, 8)
+    assert np.all((pred["outputs"] > 0) & (pred["outputs"] < 1))
+    assert pred["read_weights"].shape == (2, 11, 1, 8) and pred["write_weights"].shape == (2, 11, 1, 8)
+    assert np.allclose(pred["read_weights"].sum(-1), 1, atol=1e-5)
+    capsys.readouterr()
+
+    wide = tmp_path / "wide.npz"
+    main(["sample", "--task", "repeat_copy", "--length", "2", "--repeats", "1", "--out", str(wide)])
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(ckpt), "--inputs", str(wide),
+                 "--out", str(tmp_path / "bad.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected (B, T, 9)" in err
+    assert not (tmp_path / "bad.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["evaluate", "--checkpoint", "nowhere.ckpt"], "checkpoint nowhere.ckpt not found"),
+        (["train", "--model", "gru"], "unknown model 'gru'; choose one of: ntm, ntm-ff, lstm"),
+        (["train", "--task", "sorting"], "unknown task 'sorting'"),
+        (["train", "--batch-size", "0"], "batch_size must be >= 1"),
+        (["train", "--batch-size", "many"], "batch_size must be int"),
+        (["train", "-m", "memory_size=0"], "memory_size must be an integer >= 1"),
+        (["train", "-m", "colour=red"], "valid options: heads"),
+        (["train", "--optimizer", "sgd"], "optimizer must be one of rmsprop, adam"),
+    ],
+)
+def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys, argv, fragment) -> None:
+    out = tmp_path / "run"
+    extra = ["--out", str(out)] if argv[0] == "train" else []
+    assert main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+    assert not out.exists()
+
+
+def test_unreadable_checkpoint_is_one_line(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "last.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", "--checkpoint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read checkpoint" in err
+
+
+def test_ddp_on_two_cpu_processes_writes_one_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    script = Path(sys.executable).parent / "ntmbench"
+    proc = subprocess.run(
+        [str(script), "train", "--task", "copy", "--preset", "none", "-m", "memory_size=8",
+         "-m", "memory_width=4", "-m", "controller_size=8", "-t", "max_length=3",
+         "-t", "test_lengths=[5]", "--max-steps", "4", "--val-every", "2", "--checkpoint-every", "2",
+         "--batch-size", "2", "--val-batches", "2", "--val-batch-size", "2", "--test-batch-size", "2",
+         "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--no-progress",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["last.ckpt"]
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 4
+    assert len(list(out.glob("wandb/offline-run-*"))) == 1
+    assert pd.read_csv(out / "test_metrics.csv")["label"].tolist() == ["len_005"]
