@@ -99,7 +99,7 @@ def build_parser() -> Parser:
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("demo", help="train ntm and lstm briefly on copy; compare them per length")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/demo")
 

@@ -4,11 +4,11 @@ preset, handed to Lightning, and logged whole to W&B and next to the run's files
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from models.config import coerce
 
 OPTIMIZERS = ("rmsprop", "adam")
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
@@ -80,15 +80,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        """Strict: unknown keys and wrong types are errors, not silently ignored."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"unknown config key {', '.join(unknown)}; valid keys: {', '.join(known)}"
-            )
-        hints = typing.get_type_hints(cls)
-        return cls(**{k: coerce(k, v, hints[k]) for k, v in values.items()})
+        """Strict: unknown keys and wrong types are errors, not silently ignored; strings from a
+        command line are converted to the field's type."""
+        try:
+            return cls(**coerce(cls, values))
+        except ConfigError:
+            raise
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
     def replace(self, **changes: Any) -> "RunConfig":
         return RunConfig.from_dict({**self.to_dict(), **changes})
@@ -101,39 +100,3 @@ class RunConfig:
         options = {**base.get("options", {}), **self.model_options}
         lr = self.lr if self.lr is not None else (base.get("lr") or DEFAULT_LR)
         return dataclasses.replace(self, model_options=options, lr=lr)
-
-
-def coerce(name: str, value: Any, hint: Any) -> Any:
-    """`value` as the type `hint` names; strings from a command line are parsed."""
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None and type(None) in allowed:
-        return None
-    for kind in allowed:
-        origin = typing.get_origin(kind) or kind
-        if origin is dict and isinstance(value, dict):
-            return dict(value)
-        if origin is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-        elif origin is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, str):
-                try:
-                    return int(value)
-                except ValueError:
-                    pass
-        elif origin is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-            if isinstance(value, str):
-                try:
-                    return float(value)
-                except ValueError:
-                    pass
-        elif origin is str and isinstance(value, str):
-            return value
-    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
-    raise ConfigError(f"{name} must be {names} (got {value!r})")

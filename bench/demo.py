@@ -25,7 +25,7 @@ def demo_command(steps: int, out: str, seed: int) -> int:
         from .train import train
 
         start = time.perf_counter()
-        rows = train(cfg)
+        rows = train(cfg).test
         rows["minutes"] = (time.perf_counter() - start) / 60
         frames.append(rows)
     rows = pd.concat(frames)

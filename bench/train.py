@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -56,7 +58,16 @@ def prepare_run_dir(cfg: RunConfig) -> None:
         write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def wandb_logger(cfg: RunConfig) -> WandbLogger:
+@dataclass
+class RunResult:
+    """What a finished run hands back: its per-shape test rows and its last logged metrics."""
+
+    run_dir: Path
+    test: pd.DataFrame
+    metrics: dict[str, float]
+
+
+def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = ()) -> WandbLogger:
     """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it."""
     os.environ.setdefault("WANDB_MODE", "offline")
     id_file = cfg.run_dir / "wandb_id"
@@ -67,7 +78,8 @@ def wandb_logger(cfg: RunConfig) -> WandbLogger:
         save_dir=str(cfg.run_dir),
         id=id_file.read_text().strip() if id_file.exists() else None,
         resume="allow",
-        tags=[cfg.task, cfg.model],
+        tags=[cfg.task, cfg.model, *tags],
+        group=group,
         config=cfg.to_dict(),
         name=cfg.run_dir.name,
     )
@@ -94,8 +106,14 @@ def trainer_for(cfg: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
     )
 
 
-def train(cfg: RunConfig) -> pd.DataFrame:
-    """Train (or resume) the run `cfg` describes; return its per-shape test metrics."""
+def train(
+    cfg: RunConfig,
+    callbacks: Sequence[pl.Callback] = (),
+    wandb_group: str | None = None,
+    wandb_tags: Sequence[str] = (),
+) -> RunResult:
+    """Train (or resume) the run `cfg` describes, then test it per shape. `callbacks` (pruning,
+    timing) join the run's own; `wandb_group` and `wandb_tags` file it in W&B (sweeps use them)."""
     cfg = cfg.resolved()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     system = SequenceSystem(cfg.to_dict())  # builds task and model: bad options fail before any file
@@ -109,15 +127,17 @@ def train(cfg: RunConfig) -> pd.DataFrame:
         save_last=True,
         save_top_k=0,
     )
-    callbacks = [checkpoints]
+    run_callbacks = [checkpoints, *callbacks]
     if cfg.progress:
-        callbacks.append(TQDMProgressBar(refresh_rate=10))
-    loggers = [CSVLogger(save_dir=str(cfg.run_dir), name="csv", version=""), wandb_logger(cfg)]
-    trainer = trainer_for(cfg, loggers, callbacks)
+        run_callbacks.append(TQDMProgressBar(refresh_rate=10))
+    loggers = [CSVLogger(save_dir=str(cfg.run_dir), name="csv", version=""),
+               wandb_logger(cfg, wandb_group, wandb_tags)]
+    trainer = trainer_for(cfg, loggers, run_callbacks)
     last = cfg.run_dir / "checkpoints" / "last.ckpt"
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}
     rows = test_rows(trainer, system, datamodule)
     if trainer.is_global_zero:
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
         wandb.finish()  # close the run now, so that later runs in this process get their own
-    return rows
+    return RunResult(cfg.run_dir, rows, fitted)

@@ -26,7 +26,7 @@ def train_command(cfg: RunConfig) -> int:
     from .train import train
 
     try:
-        rows = train(cfg)
+        rows = train(cfg).test
     except NonFiniteLossError as error:
         raise RunError(str(error)) from None
     print_table(rows, f"{cfg.task} / {cfg.model}: test per length ({cfg.run_dir})")

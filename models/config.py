@@ -91,4 +91,6 @@ def _to(kind: object, value: object) -> object:
             return float(value.strip())
     elif kind is str and isinstance(value, str):
         return value
+    elif typing.get_origin(kind) is dict and isinstance(value, Mapping):
+        return dict(value)
     raise TypeError(f"cannot convert {value!r} to {kind}")

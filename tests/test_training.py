@@ -91,8 +91,9 @@ def history_values(records: list[dict], key: str) -> list[float]:
 
 def test_train_writes_run_folder_and_wandb_holds_the_metrics(tmp_path: Path, tiny_config) -> None:
     cfg = tiny_config(tmp_path / "run")
-    rows = train(cfg)
-    run = tmp_path / "run"
+    result = train(cfg)
+    rows, run = result.test, tmp_path / "run"
+    assert result.run_dir == run and result.metrics["val/cost_bits"] > 0
     assert yaml.safe_load((run / "config.yaml").read_text())["model_options"]["memory_size"] == 8
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
     assert list(rows["label"]) == ["len_006", "len_009"] and list(rows["length"]) == [6, 9]
@@ -184,7 +185,7 @@ def test_evaluate_and_predict_rebuild_from_the_checkpoint(tmp_path: Path, tiny_c
         (["train", "--model", "gru"], "unknown model 'gru'; choose one of: ntm, ntm-ff, lstm"),
         (["train", "--task", "sorting"], "unknown task 'sorting'"),
         (["train", "--batch-size", "0"], "batch_size must be >= 1"),
-        (["train", "--batch-size", "many"], "batch_size must be int"),
+        (["train", "--batch-size", "many"], "'batch_size' must be int"),
         (["train", "-m", "memory_size=0"], "memory_size must be an integer >= 1"),
         (["train", "-m", "colour=red"], "valid options: heads"),
         (["train", "--optimizer", "sgd"], "optimizer must be one of rmsprop, adam"),
