@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from .config import ConfigError, RunConfig
@@ -46,35 +47,56 @@ def key_values(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
+             "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
+             "checkpoint_every", "devices", "accelerator", "strategy", "out", "wandb_project")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Flags for every RunConfig field. Only flags given on the command line are set (SUPPRESS),
+    so they override a --config file and nothing else does."""
     from datamodules.registry import TASKS
     from models.registry import MODELS
 
     d = RunConfig()
-    p.add_argument("--task", default=d.task, help=f"one of: {', '.join(TASKS)}")
-    p.add_argument("--model", default=d.model, help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--preset", default=d.preset, help="paper (sizes and lr of the paper) or none")
+    p.add_argument("--config", help="a YAML file of RunConfig fields; flags override it")
+    hints = {"task": f"one of: {', '.join(TASKS)}", "model": f"one of: {', '.join(MODELS)}",
+             "preset": "paper (sizes and lr of the paper) or none"}
+    for name in RUN_FLAGS:
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+                       help=hints.get(name, f"default: {getattr(d, name)!r}"))
     p.add_argument("--model-option", "-m", action="append", metavar="KEY=VALUE",
                    help="set a model option, e.g. -m heads=2 -m memory_size=64 (repeatable)")
     p.add_argument("--task-option", "-t", action="append", metavar="KEY=VALUE",
                    help="set a task option, e.g. -t max_length=10 (repeatable)")
-    for name in ("optimizer", "lr", "momentum", "clip", "batch_size", "max_steps", "seed",
-                 "val_every", "val_batches", "val_batch_size", "test_batch_size",
-                 "checkpoint_every", "devices", "accelerator", "strategy", "out"):
-        p.add_argument("--" + name.replace("_", "-"), dest=name, default=getattr(d, name))
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS)
+
+
+def load_config_file(path: str) -> dict:
+    """A RunConfig as YAML; an unreadable file is a one-line error."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path} ({error.strerror}); pass a YAML file of "
+                          f"RunConfig fields, e.g. a run's config.yaml") from None
+    except yaml.YAMLError as error:
+        first = str(error).splitlines()[0]
+        raise ConfigError(f"config {path} is not valid YAML ({first})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config {path} must hold a mapping of RunConfig fields")
+    return values
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
-    values = {
-        k: getattr(args, k)
-        for k in ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
-                  "max_steps", "seed", "val_every", "val_batches", "val_batch_size",
-                  "test_batch_size", "checkpoint_every", "devices", "accelerator", "strategy",
-                  "out", "progress")
+    values = load_config_file(args.config) if args.config else {}
+    values.update({k: getattr(args, k) for k in (*RUN_FLAGS, "progress") if hasattr(args, k)})
+    values["model_options"] = {**values.get("model_options", {}), **key_values(args.model_option)}
+    values["task_options"] = {
+        **values.get("task_options", {}),
+        **{k: parse_scalar(v) for k, v in key_values(args.task_option).items()},
     }
-    values["model_options"] = key_values(args.model_option)
-    values["task_options"] = {k: parse_scalar(v) for k, v in key_values(args.task_option).items()}
     return RunConfig.from_dict(values)
 
 
@@ -114,6 +136,24 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
+
+    p = sub.add_parser("report", help="paper-style figures, tables and index.html from stored runs")
+    from reports.command import add_report_options
+
+    add_report_options(p)
+    p = sub.add_parser("sweep", help="an Optuna study: every trial a full run, tracked in W&B")
+    p.add_argument("--config", required=True, help="sweep file, e.g. sweeps/smoke.yaml")
+    p.add_argument("--trials", type=int, help="trials with a verdict in all (default: the file's)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/studies.db)")
+    p.add_argument("--study", help="study name (default: the file's `study`, else its name)")
+    p.add_argument("--out", default="runs/sweeps", help="trial folders go in OUT/STUDY/")
+
+    p = sub.add_parser("sweep-status", help="a study's trials table and best trial")
+    p.add_argument("--study", help="study name (or give --config)")
+    p.add_argument("--config", help="sweep file whose study to show")
+    p.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/studies.db)")
+    p.add_argument("--out", default="runs/sweeps")
     parser.commands = sub.choices
     return parser
 
@@ -139,6 +179,14 @@ def dispatch(args: argparse.Namespace) -> int:
         from .checkpoint_commands import predict_command
 
         return predict_command(args.checkpoint, args.inputs, args.out)
+    if args.command == "report":
+        from reports.command import report_command
+
+        return report_command(args)
+    if args.command in ("sweep", "sweep-status"):
+        from sweeps.command import status_command, sweep_command
+
+        return sweep_command(args) if args.command == "sweep" else status_command(args)
     raise UsageError(f"unknown command {args.command!r}")
 
 

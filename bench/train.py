@@ -1,11 +1,14 @@
 """One training run: the DataModule, the system, loggers and checkpoints, then a test per length.
 
-Run folder layout (`--out DIR`):
+Run folder layout (`--out DIR`; unnamed runs get a unique `runs/<task>-<model>-seed<s>-<time>-<id>`):
     DIR/config.yaml            the resolved RunConfig, exactly what was trained
-    DIR/checkpoints/last.ckpt  the latest checkpoint (every `checkpoint_every` steps and at the end)
-    DIR/csv/metrics.csv        Lightning's CSV metrics
-    DIR/wandb/                 the W&B run (offline unless WANDB_MODE=online)
+    DIR/checkpoints/last.ckpt  the latest checkpoint (every `checkpoint_every` steps and at the end;
+                               written to a temporary file and moved into place, so never partial)
+    DIR/csv/metrics.csv        Lightning's CSV metrics (kept across resumes)
+    DIR/wandb/                 the W&B run (offline unless WANDB_MODE=online; resumed under one id)
     DIR/test_metrics.csv       one row per generalization shape
+
+Rerunning the same command with the same `--out` resumes from `last.ckpt`.
 """
 
 from __future__ import annotations
@@ -13,23 +16,42 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pandas as pd
 import wandb
-import yaml
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from datamodules.datamodule import TaskDataModule
 from models.system import SequenceSystem
 
-from .config import ConfigError, RunConfig
+from .config import RunConfig
+from .errors import RunError
 from .evaluate import test_rows
 from .files import write_csv, write_text
+from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
+
+
+@dataclass
+class RunResult:
+    """What a finished run hands back: its per-shape test rows and its last logged metrics."""
+
+    run_dir: Path
+    test: pd.DataFrame
+    metrics: dict[str, float]
+
+
+class FinalCheckpoint(pl.Callback):
+    """Save `last.ckpt` when training ends, also between two periodic checkpoints."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
 
 
 def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
@@ -43,35 +65,11 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
     )
 
 
-def prepare_run_dir(cfg: RunConfig) -> None:
-    """Refuse a folder that holds another run's config; never overwrite its results."""
-    config_file = cfg.run_dir / "config.yaml"
-    if config_file.exists():
-        previous = yaml.safe_load(config_file.read_text())
-        if previous != cfg.to_dict():
-            changed = sorted(k for k in cfg.to_dict() if previous.get(k) != cfg.to_dict()[k])
-            raise ConfigError(
-                f"{cfg.run_dir} holds a run with another config (differs in {', '.join(changed)}); "
-                f"choose another --out or delete that folder"
-            )
-    elif rank_zero_only.rank == 0:
-        write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-@dataclass
-class RunResult:
-    """What a finished run hands back: its per-shape test rows and its last logged metrics."""
-
-    run_dir: Path
-    test: pd.DataFrame
-    metrics: dict[str, float]
-
-
 def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = ()) -> WandbLogger:
     """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it."""
     os.environ.setdefault("WANDB_MODE", "offline")
     id_file = cfg.run_dir / "wandb_id"
-    if not id_file.exists() and rank_zero_only.rank == 0:
+    if not id_file.exists() and is_rank_zero():
         write_text(id_file, uuid.uuid4().hex[:12])
     return WandbLogger(
         project=cfg.wandb_project,
@@ -83,6 +81,25 @@ def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] =
         config=cfg.to_dict(),
         name=cfg.run_dir.name,
     )
+
+
+def csv_logger(cfg: RunConfig, resume_step: int | None) -> CSVLogger:
+    """Lightning's CSV logger. Its writer deletes an existing metrics.csv, so on a resume the rows
+    up to the checkpoint are set aside first and logged again (later rows are redone anyway)."""
+    logger = CSVLogger(save_dir=str(cfg.run_dir), name="csv", version="")
+    path = Path(logger.log_dir) / "metrics.csv"
+    kept = path.with_name("metrics.before-resume.csv")
+    if resume_step is None or not (path.exists() or kept.exists()) or not is_rank_zero():
+        return logger
+    if not kept.exists():  # a kill during an earlier replay leaves `kept` as the true history
+        os.replace(path, kept)
+    rows = pd.read_csv(kept)
+    for row in rows[rows["step"] < resume_step].to_dict("records"):
+        step = int(row.pop("step"))
+        logger.log_metrics({k: v for k, v in row.items() if pd.notna(v)}, step)
+    logger.save()
+    kept.unlink()
+    return logger
 
 
 def trainer_for(cfg: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
@@ -106,6 +123,14 @@ def trainer_for(cfg: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
     )
 
 
+def resolve(cfg: RunConfig) -> RunConfig:
+    """The preset applied and the run folder fixed (a unique one when `out` is empty)."""
+    cfg = cfg.resolved()
+    if not cfg.out:
+        cfg = replace(cfg, out=os.environ.get(RUN_DIR_ENV) or str(unique_run_dir(cfg)))
+    return cfg
+
+
 def train(
     cfg: RunConfig,
     callbacks: Sequence[pl.Callback] = (),
@@ -114,30 +139,54 @@ def train(
 ) -> RunResult:
     """Train (or resume) the run `cfg` describes, then test it per shape. `callbacks` (pruning,
     timing) join the run's own; `wandb_group` and `wandb_tags` file it in W&B (sweeps use them)."""
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     system = SequenceSystem(cfg.to_dict())  # builds task and model: bad options fail before any file
-    prepare_run_dir(cfg)
+    lock = RunLock(cfg.run_dir) if is_rank_zero() else None
+    previous_env = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(cfg.run_dir)
+    try:
+        claim_config(cfg, write=is_rank_zero())
+        return _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags)
+    finally:
+        if previous_env is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        if lock is not None:
+            lock.release()
+
+
+def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     datamodule = datamodule_for(cfg, system)
+    last = cfg.run_dir / "checkpoints" / "last.ckpt"
+    resume_step = checkpoint_step(last) if last.exists() else None
     checkpoints = ModelCheckpoint(
         dirpath=cfg.run_dir / "checkpoints",
-        filename="step{step}",
-        auto_insert_metric_name=False,
         every_n_train_steps=cfg.checkpoint_every,
         save_last=True,
         save_top_k=0,
     )
-    run_callbacks = [checkpoints, *callbacks]
+    run_callbacks = [checkpoints, FinalCheckpoint(last), *callbacks]
     if cfg.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))
-    loggers = [CSVLogger(save_dir=str(cfg.run_dir), name="csv", version=""),
-               wandb_logger(cfg, wandb_group, wandb_tags)]
+    loggers = [csv_logger(cfg, resume_step), wandb_logger(cfg, wandb_group, wandb_tags)]
     trainer = trainer_for(cfg, loggers, run_callbacks)
-    last = cfg.run_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if resume_step is not None else None)
     fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}
     rows = test_rows(trainer, system, datamodule)
     if trainer.is_global_zero:
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
         wandb.finish()  # close the run now, so that later runs in this process get their own
     return RunResult(cfg.run_dir, rows, fitted)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint was saved at; a damaged file is a one-line error, never overwritten."""
+    import torch
+
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise RunError(
+            f"cannot resume from {path} ({type(error).__name__}); move it away to start the run "
+            f"over, or choose another --out"
+        ) from None

@@ -62,6 +62,15 @@ class SequenceSystem(pl.LightningModule):
         self.log("train/sequences", float(sequences), batch_size=batch_size)
         return loss
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Stop before a non-finite gradient reaches the weights (clipping would keep a NaN)."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if grads and not torch.stack([g.isfinite().all() for g in grads]).all():
+            raise NonFiniteLossError(
+                f"non-finite gradient at step {self.global_step}; lower the learning rate "
+                f"(--lr) or the clip value; the last good checkpoint is kept"
+            )
+
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         _, metrics = self._metrics(batch)
         batch_size = batch["inputs"].shape[0]
