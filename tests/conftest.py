@@ -4,8 +4,14 @@ import os
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# The fast tier's models are tiny: one thread each avoids oversubscribing a 2-core machine when
+# tests start subprocesses (which inherit this).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 from bench.config import RunConfig  # noqa: E402
 
