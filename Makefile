@@ -5,9 +5,13 @@ TASK    ?= copy
 MODEL   ?= ntm
 STEPS   ?= 1000
 ARGS    ?=
+SWEEP   ?= smoke
+TRIALS  ?=
+RUNS    ?= runs
+OUT     ?= reports/latest
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow train clean
+.PHONY: help install demo test test-slow train report clean
 
 help: ## list every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +35,16 @@ test-slow: install ## the slow test tier
 
 train: install ## train one run: make train TASK=copy MODEL=ntm STEPS=1000 ARGS='--batch-size 32'
 	.venv/bin/ntmbench train --task $(TASK) --model $(MODEL) --max-steps $(STEPS) $(ARGS)
+
+report: install ## figures, tables, index.html from stored runs: make report RUNS=runs OUT=reports/latest
+	.venv/bin/ntmbench report --runs $(RUNS) --out $(OUT) $(ARGS)
+
+.PHONY: sweep sweep-status
+sweep: install ## Optuna sweep, a W&B run per trial: make sweep SWEEP=copy-ntm TRIALS=30 ARGS='--workers 2'
+	.venv/bin/ntmbench sweep --config sweeps/$(SWEEP).yaml $(if $(TRIALS),--trials $(TRIALS)) $(ARGS)
+
+sweep-status: install ## a sweep's trials table and best trial: make sweep-status SWEEP=copy-ntm
+	.venv/bin/ntmbench sweep-status --config sweeps/$(SWEEP).yaml $(ARGS)
 
 clean: ## remove the virtual environment and run folders
 	rm -rf .venv runs

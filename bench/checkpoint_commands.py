@@ -44,6 +44,22 @@ def evaluate_command(checkpoint: str, out: str | None) -> int:
     return 0
 
 
+def predict_arrays(system: SequenceSystem, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """The forward pass of `ntmbench predict` (and of the report's figures): output probabilities
+    and, for an NTM, every head's weighting at every step."""
+    system.eval()
+    arrays = {}
+    with torch.no_grad():
+        if isinstance(system.net, NTM):
+            logits, weights = system(x, return_weights=True)
+            arrays["read_weights"] = weights["read"].numpy()  # (B, T, read_heads, N)
+            arrays["write_weights"] = weights["write"].numpy()  # (B, T, write_heads, N)
+        else:
+            logits = system(x)
+    arrays["outputs"] = torch.sigmoid(logits).numpy()  # (B, T, O) probabilities
+    return arrays
+
+
 def predict_command(checkpoint: str, inputs: str, out: str) -> int:
     system = load_system(checkpoint)
     try:
@@ -56,16 +72,7 @@ def predict_command(checkpoint: str, inputs: str, out: str) -> int:
     if x.ndim != 3 or x.shape[-1] != width:
         raise RunError(f"inputs of shape {tuple(x.shape)} do not fit {system.cfg.task}: "
                        f"expected (B, T, {width})")
-    system.eval()
-    arrays = {}
-    with torch.no_grad():
-        if isinstance(system.net, NTM):
-            logits, weights = system(x, return_weights=True)
-            arrays["read_weights"] = weights["read"].numpy()  # (B, T, read_heads, N)
-            arrays["write_weights"] = weights["write"].numpy()  # (B, T, write_heads, N)
-        else:
-            logits = system(x)
-    arrays["outputs"] = torch.sigmoid(logits).numpy()  # (B, T, O) probabilities
+    arrays = predict_arrays(system, x)
     write_npz(Path(out), arrays)
     print(f"{system.cfg.model} on {system.cfg.task}: {', '.join(arrays)} -> {out}")
     return 0

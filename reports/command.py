@@ -1,0 +1,203 @@
+"""`ntmbench report`: stored runs (and Optuna studies) -> tables, figures, index.html, summary.md.
+
+    OUT/table.csv            tidy: one row per run and (split, step) or test shape (or .parquet)
+    OUT/results.csv          per task, variant and test shape: seeds, convergence, test cost
+    OUT/sweep_trials.csv     one row per trial (with --study)
+    OUT/figures/NAME.png|pdf learning_curves, generalization, outputs_TASK, memory_TASK,
+                             sweep_history, sweep_importance
+    OUT/index.html           everything in one file that opens from disk
+    OUT/summary.md           the same for the README to link
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from bench.errors import RunError
+from bench.files import atomic_write, write_csv
+
+from .converge import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from .figures import FigureFile
+
+
+@dataclass
+class Report:
+    out: Path
+    index: Path
+    summary: Path
+    table: Path
+    figures: list[FigureFile]
+    notes: list[str] = field(default_factory=list)
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    if path.suffix == ".parquet":
+        atomic_write(path, lambda f: frame.to_parquet(f, index=False))
+    else:
+        write_csv(path, frame)
+
+
+def check_format(table_format: str) -> None:
+    if table_format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise RunError("--table-format parquet needs pyarrow: pip install -e '.[parquet]' "
+                           "(or use --table-format csv)") from None
+
+
+def run_figures(collection, figures_dir: Path, shapes: int) -> tuple[list[FigureFile], list[str]]:
+    from .curves import learning_curves
+    from .figures import palette
+    from .generalization import generalization
+    from .memory import memory_figure
+    from .outputs import outputs_figure
+    from .probes import probes
+
+    colors = palette(sorted(collection.runs["variant"].unique()))
+    figures = [f for f in (learning_curves(collection.table, figures_dir, colors),
+                           generalization(collection.table, collection.runs, figures_dir, colors))
+               if f is not None]
+    found, notes = probes(collection, shapes)
+    by_task: dict[tuple, list] = defaultdict(list)
+    for probe in found:  # variants with other test shapes (task options) get their own figure
+        by_task[(probe.task, tuple(probe.labels))].append(probe)
+    seen: dict[str, int] = defaultdict(int)
+    for (task, _), group in sorted(by_task.items()):
+        suffix = f"_{seen[task] + 1}" if seen[task] else ""  # outputs_copy, outputs_copy_2, ...
+        seen[task] += 1
+        figures.append(outputs_figure(task, group, figures_dir, suffix))
+        ntms = [p for p in group if "read_weights" in p.arrays[0]]
+        if ntms:
+            figures.append(memory_figure(task, ntms, figures_dir, suffix))
+    return figures, notes
+
+
+def build_report(runs: list[str], studies: list[str], storage: str | None,
+                 wandb_project: str | None, out: str, threshold: float = DEFAULT_THRESHOLD,
+                 table_format: str = "csv", shapes: int = 3, command: str = "ntmbench report",
+                 api=None) -> Report:
+    from .collect import collect
+    from .html import Page, write_pages
+    from .results import display_tables, results_table
+
+    if studies and not storage:
+        raise RunError("--study needs --storage URL (e.g. --storage sqlite:///sweeps.db)")
+    if storage and not studies:
+        raise RunError("--storage needs at least one --study NAME")
+    if not (threshold > 0):
+        raise RunError(f"--threshold must be > 0 (got {threshold})")
+    if shapes < 1:
+        raise RunError(f"--shapes must be >= 1 (got {shapes})")
+    check_format(table_format)
+    if not runs and not studies and not wandb_project:
+        runs = ["runs"]
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise RunError(f"--out {root} is a file; pass a folder, e.g. reports/latest")
+
+    collection = collect(runs, wandb_project, api) if runs or wandb_project else None
+    loaded = []
+    if studies:
+        from .sweeps import load_studies
+
+        loaded = load_studies(studies, storage)
+
+    figures_dir = root / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*figures_dir.glob("*.png"), *figures_dir.glob("*.pdf")]:
+        old.unlink()  # a figure of an earlier report that this one no longer draws
+    figures: list[FigureFile] = []
+    notes: list[str] = []
+    tables: dict[str, pd.DataFrame] = {}
+    files: list[str] = []
+    table_path = root / f"table.{table_format}"
+    sources = []
+    if collection is not None:
+        notes += collection.notes
+        write_table(collection.table, table_path)
+        results = results_table(collection.table, threshold)
+        write_csv(root / "results.csv", results)
+        files += [table_path.name, "results.csv"]
+        tables = {f"{task}: {len(collection.runs[collection.runs['task'] == task])} runs": t
+                  for task, t in display_tables(results, threshold).items()}
+        more, more_notes = run_figures(collection, figures_dir, shapes)
+        figures += more
+        notes += more_notes
+        sources.append(f"{len(collection.runs)} runs "
+                       f"({', '.join(sorted(collection.runs['task'].unique()))})")
+    if loaded:
+        from .sweeps import history_figure, importance_figure, importances, trials_table
+
+        trials = trials_table(loaded)
+        write_csv(root / "sweep_trials.csv", trials)
+        imp, imp_notes = importances(loaded)
+        write_csv(root / "sweep_importances.csv", imp)
+        files += ["sweep_trials.csv", "sweep_importances.csv"]
+        notes += imp_notes
+        history = history_figure(trials, figures_dir) if not trials.empty else None
+        if history is None:
+            notes.append("no finished trials in the studies: no sweep history figure")
+        figures += [f for f in (history, importance_figure(imp, trials, figures_dir)) if f]
+        sources.append(f"{len(loaded)} Optuna study(ies) ({', '.join(s.study_name for s in loaded)})")
+    if not figures:
+        notes.append("nothing to draw: no validation or test metrics, and no finished trials")
+    page = Page(title=f"ntmbench report: {root.name}", command=command,
+                sources=" and ".join(sources), tables=tables, figures=figures, notes=notes,
+                files=files)
+    index, summary = write_pages(page, root)
+    return Report(root, index, summary, table_path, figures, notes)
+
+
+def command_line(args) -> str:
+    """The command, as a person would type it, for the report to say what made it."""
+    parts = ["ntmbench", "report"]
+    parts += [x for r in args.runs or [] for x in ("--runs", r)]
+    parts += [x for s in args.study or [] for x in ("--study", s)]
+    for flag, value in (("--storage", args.storage), ("--wandb-project", args.wandb_project)):
+        parts += [flag, value] if value else []
+    if args.threshold != DEFAULT_THRESHOLD:
+        parts += ["--threshold", f"{args.threshold:g}"]
+    if args.table_format != "csv":
+        parts += ["--table-format", args.table_format]
+    parts += ["--out", args.out]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def report_command(args) -> int:
+    command = command_line(args)
+    report = build_report(args.runs or [], args.study or [], args.storage, args.wandb_project,
+                          args.out, args.threshold, args.table_format, args.shapes, command)
+    for line in report.notes:
+        print(f"note: {line}")
+    print(f"{len(report.figures)} figures (PNG and PDF) in {report.out / 'figures'}")
+    print(f"open {report.index}  (summary for the README: {report.summary})")
+    return 0
+
+
+def add_report_options(p) -> None:
+    """The `ntmbench report` flags (kept here so that bench/cli.py only parses)."""
+    p.add_argument("--runs", action="append", metavar="DIR",
+                   help="a folder of runs, searched recursively (repeatable; default: runs)")
+    p.add_argument("--study", action="append", metavar="NAME",
+                   help="an Optuna study to draw (repeatable; needs --storage)")
+    p.add_argument("--storage", metavar="URL",
+                   help="the studies' Optuna storage, e.g. sqlite:///sweeps.db or a journal file")
+    p.add_argument("--wandb-project", metavar="ENTITY/PROJECT",
+                   help="also read runs from the W&B API (needs network and a login)")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder, e.g. reports/latest")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help="converged once the validation bit errors per sequence fall below this "
+                        f"(default {DEFAULT_THRESHOLD})")
+    p.add_argument("--table-format", choices=("csv", "parquet"), default="csv",
+                   help="format of the tidy table (parquet needs pyarrow)")
+    p.add_argument("--shapes", type=int, default=3,
+                   help="test shapes shown in the outputs-vs-targets figures (default 3)")

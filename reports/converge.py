@@ -1,0 +1,44 @@
+"""When a run has learned its task: the first point where the validation bit errors per sequence
+fall below a threshold (0.1 by default: fewer than one wrong bit in ten sequences).
+
+    sequences  1000  2000  3000  4000
+    bit_errors  9.0   0.4  0.05   0.2      -> converged at 3000 sequences (later rises do not count)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_THRESHOLD = 0.1
+
+
+def sequences_to_converge(curve: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
+                          x: str = "sequences", y: str = "bit_errors") -> float:
+    """The smallest `x` at which `y < threshold`; NaN when the curve never gets there."""
+    points = curve[[x, y]].dropna().sort_values(x, kind="stable")
+    below = points[points[y] < threshold]
+    return float(below[x].iloc[0]) if len(below) else math.nan
+
+
+def converge_points(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """One row per run: task, variant, seed, the sequences it took (NaN: not within the run) and
+    the sequences the run saw in all."""
+    val = table[table["split"] == "val"]
+    rows = []
+    for (run, task, variant, seed), curve in val.groupby(["run", "task", "variant", "seed"],
+                                                         sort=True):
+        rows.append({"run": run, "task": task, "variant": variant, "seed": seed,
+                     "sequences_to_converge": sequences_to_converge(curve, threshold),
+                     "sequences_seen": float(curve["sequences"].max())})
+    return pd.DataFrame(rows, columns=["run", "task", "variant", "seed", "sequences_to_converge",
+                                       "sequences_seen"])
+
+
+def median_with_never(values: pd.Series) -> float:
+    """The median over seeds, a run that never converged counting as infinitely slow (so the
+    median is inf when at most half converged): no seed is dropped to flatter the result."""
+    filled = values.fillna(math.inf).to_numpy(dtype=float)
+    return float(np.median(filled)) if len(filled) else math.nan
