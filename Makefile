@@ -11,10 +11,10 @@ RUNS    ?= runs
 OUT     ?= reports/latest
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow train report clean
+.PHONY: help install demo test test-slow train reproduce report clean
 
 help: ## list every target
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(VENV): pyproject.toml
 	python3.11 -m venv .venv
@@ -24,7 +24,7 @@ $(VENV): pyproject.toml
 
 install: $(VENV) ## create .venv and install the project (no-op when up to date)
 
-demo: install ## the main job on the embedded defaults: sample every task (CPU, W&B offline)
+demo: install ## = make reproduce QUICK=1: NTM vs LSTM on copy, one seed, its report (CPU, W&B offline)
 	.venv/bin/ntmbench demo $(ARGS)
 
 test: install ## the fast test tier (what CI runs)
@@ -35,6 +35,9 @@ test-slow: install ## the slow test tier
 
 train: install ## train one run: make train TASK=copy MODEL=ntm STEPS=1000 ARGS='--batch-size 32'
 	.venv/bin/ntmbench train --task $(TASK) --model $(MODEL) --max-steps $(STEPS) $(ARGS)
+
+reproduce: install ## the paper's NTM-vs-LSTM plan + report: make reproduce [QUICK=1] [DEVICES=2]
+	.venv/bin/ntmbench reproduce --plan $(if $(QUICK),quick,paper) $(if $(DEVICES),--accelerator auto --devices $(DEVICES)) $(ARGS)
 
 report: install ## figures, tables, index.html from stored runs: make report RUNS=runs OUT=reports/latest
 	.venv/bin/ntmbench report --runs $(RUNS) --out $(OUT) $(ARGS)

@@ -120,10 +120,18 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("demo", help="train ntm and lstm briefly on copy; compare them per length")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/demo")
+    p = sub.add_parser("demo", help="the quick plan: ntm and lstm on copy, compared per test length")
+    p.add_argument("--out", default="runs/reproduce", help="runs go to OUT/quick/")
+    p.add_argument("--report", default="reports/quick")
+
+    p = sub.add_parser("reproduce", help="run a versioned experiment plan (bench/plans), then report")
+    p.add_argument("--plan", default="paper", help="a plan name from bench/plans (paper, quick) or a .yaml")
+    p.add_argument("--out", default="runs/reproduce", help="runs go to OUT/<plan name>/")
+    p.add_argument("--report", default=None, help="report folder (default reports/<plan name>)")
+    p.add_argument("--no-report", action="store_true", help="train only")
+    p.add_argument("--devices", type=int, help="devices per run (GPUs, or CPU processes with --strategy ddp)")
+    p.add_argument("--accelerator", help="cpu, gpu or auto (default: the plan's, cpu)")
+    p.add_argument("--strategy", help="e.g. ddp")
 
     p = sub.add_parser("train", help="train one model on one task, then test it per length")
     add_run_options(p)
@@ -166,7 +174,14 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from .demo import demo_command
 
-        return demo_command(args.steps, args.out, args.seed)
+        return demo_command(Path(args.out), Path(args.report))
+    if args.command == "reproduce":
+        from .reproduce import load_plan, reproduce
+
+        overrides = {k: getattr(args, k) for k in ("devices", "accelerator", "strategy")
+                     if getattr(args, k) is not None}
+        report = None if args.no_report else Path(args.report or f"reports/{load_plan(args.plan)['name']}")
+        return reproduce(args.plan, Path(args.out), report, overrides)
     if args.command == "train":
         from .train_command import train_command
 

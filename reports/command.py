@@ -90,7 +90,7 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
     from .results import display_tables, results_table
 
     if studies and not storage:
-        raise RunError("--study needs --storage URL (e.g. --storage sqlite:///sweeps.db)")
+        raise RunError("--study needs --storage URL (e.g. --storage sqlite:///runs/sweeps/studies.db)")
     if storage and not studies:
         raise RunError("--storage needs at least one --study NAME")
     if not (threshold > 0):

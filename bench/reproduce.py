@@ -1,0 +1,102 @@
+"""`ntmbench reproduce`: run a fixed, versioned experiment plan (tasks x models x seeds with step
+budgets, from `bench/plans/<name>.yaml`), then the report of every run it holds.
+
+A plan is YAML:
+
+    name: quick                 # runs go to <out>/<name>/<task>-<model>-seed<s>
+    version: 1                  # bump when a change makes earlier runs incomparable
+    defaults: {...}             # RunConfig fields shared by every run
+    experiments:
+      - task: copy
+        seeds: [0, 1, 2]
+        models:
+          ntm: {max_steps: 1500, lr: 0.001}    # RunConfig fields for this model on this task
+          lstm: {max_steps: 1500}
+
+Finished runs (their `test_metrics.csv` written under the same config) are skipped, and a run
+that was interrupted resumes from its checkpoint, so the command can be stopped and rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, RunConfig
+
+PLANS = Path(__file__).parent / "plans"
+
+
+@dataclass
+class PlannedRun:
+    config: RunConfig
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return f"{c.task} / {c.model} / seed {c.seed} ({c.max_steps} steps)"
+
+    def finished(self) -> bool:
+        run = self.config.run_dir
+        if not (run / "test_metrics.csv").exists() or not (run / "config.yaml").exists():
+            return False
+        return yaml.safe_load((run / "config.yaml").read_text()) == self.config.resolved().to_dict()
+
+
+def load_plan(name: str) -> dict[str, Any]:
+    path = Path(name) if name.endswith(".yaml") else PLANS / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PLANS.glob("*.yaml")))
+        raise ConfigError(f"no plan {name!r}; choose one of: {known} (or a path to a .yaml plan)")
+    plan = yaml.safe_load(path.read_text())
+    for key in ("name", "version", "experiments"):
+        if key not in plan:
+            raise ConfigError(f"plan {path} has no {key!r}")
+    return plan
+
+
+def planned_runs(plan: dict[str, Any], out: Path, overrides: dict[str, Any]) -> list[PlannedRun]:
+    """Every run of the plan as a full RunConfig (validated now, before anything runs)."""
+    runs = []
+    for experiment in plan["experiments"]:
+        for model, settings in experiment["models"].items():
+            for seed in experiment["seeds"]:
+                values = {**plan.get("defaults", {}), **(settings or {}), **overrides,
+                          "task": experiment["task"], "model": model, "seed": seed}
+                values["out"] = str(out / plan["name"] / f"{experiment['task']}-{model}-seed{seed}")
+                runs.append(PlannedRun(RunConfig.from_dict(values)))
+    return runs
+
+
+def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dict[str, Any]) -> int:
+    """Train every run of the plan not finished yet, then write the report of all of them."""
+    from .train import train
+
+    plan = load_plan(plan_name)
+    runs = planned_runs(plan, out, overrides)
+    print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
+    for index, run in enumerate(runs, 1):
+        prefix = f"[{index}/{len(runs)}] {run.label}"
+        if run.finished():
+            print(f"{prefix}: done already, skipped")
+            continue
+        print(f"{prefix}: training", flush=True)
+        start = time.perf_counter()
+        train(run.config, wandb_group=f"reproduce-{plan['name']}", wandb_tags=("reproduce",))
+        print(f"{prefix}: finished in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    if report_out is not None:
+        from reports.command import build_report
+
+        runs_dir = out / plan["name"]
+        report = build_report(
+            runs=[str(runs_dir)], studies=[], storage=None, wandb_project=None, out=str(report_out),
+            command=f"ntmbench reproduce --plan {plan_name} --out {out} --report {report_out}",
+        )
+        for note in report.notes:
+            print(f"note: {note}")
+        print(f"report: {report.index} (summary: {report.summary}, results: {report_out / 'results.csv'})")
+    return 0

@@ -1,0 +1,248 @@
+"""One trial: sample, build the RunConfig, train it as a full run, and tell Optuna how it ended.
+
+Every trial ends in the storage as one of
+    COMPLETE  value = the last logged `metric`
+    PRUNED    stopped by the pruner at a validation; value = the last reported one
+    FAIL      with user attrs `fail_kind` and `fail_reason`:
+              diverged     the loss (or the metric) turned non-finite
+              invalid      this combination of sampled values cannot be built
+              error        an unexpected exception (the worker stops and shows it)
+              interrupted  Ctrl-C, or (set later by another process) its worker died
+              surplus      other workers had already claimed the whole budget
+Diverged and invalid trials count toward the trial budget (they were judged); the others do not,
+so a rerun replaces them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import optuna
+import wandb
+from lightning.pytorch.loggers import WandbLogger
+from optuna.trial import TrialState
+from optuna_integration import PyTorchLightningPruningCallback
+
+from bench.config import ConfigError
+from models.system import NonFiniteLossError
+
+from .spec import SweepSpec
+
+COUNTED_FAILS = ("diverged", "invalid")
+
+
+class StepPruning(PyTorchLightningPruningCallback):
+    """optuna_integration's Lightning pruning callback, reporting at the training step.
+
+    The stock callback reports at `current_epoch`; a run here is one endless epoch (steps, not
+    epochs), so every report would land on step 0 and Optuna would keep only the first. Reporting
+    at `global_step` gives pruners the curve, and their `n_warmup_steps` / `interval_steps` count
+    training steps. Sweeps run one process per trial, so the DDP branch is not needed."""
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return super().on_validation_end(trainer, pl_module)  # warns about a missing metric
+        score = float(trainer.callback_metrics[self.monitor])
+        step = trainer.global_step
+        self._trial.report(score, step=step)
+        if self._trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} ({self.monitor} = {score:.4g})")
+
+
+class TrialToWandb(pl.Callback):
+    """Files the trial in its W&B run: the trial number in the config, the outcome in the summary."""
+
+    def __init__(self, study: str, number: int, metric: str) -> None:
+        self.study, self.number, self.metric = study, number, metric
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update({"trial": self.number, "study": self.study},
+                                                allow_val_change=True)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.metric)
+        value = None if value is None else float(value)
+        state = "complete" if value is not None and math.isfinite(value) else "failed"
+        if wandb.run is not None:
+            wandb.run.summary.update({"trial/state": state, "trial/number": self.number,
+                                      "trial/value": value})
+
+
+@dataclass
+class Outcome:
+    state: TrialState
+    value: float | None = None
+    kind: str = ""  # for FAIL: diverged, invalid, error, interrupted, surplus
+    reason: str = ""
+
+    def describe(self, metric: str) -> str:
+        if self.state == TrialState.COMPLETE:
+            return f"complete: {metric} = {self.value:.4g}"
+        if self.state == TrialState.PRUNED:
+            return f"pruned ({self.reason})"
+        return f"failed, {self.kind}: {self.reason}"
+
+
+def worker_identity() -> dict[str, Any]:
+    """Who runs a trial: enough for a later process to tell whether that worker is still alive.
+    Host name and boot id together name one machine (or container) even where host names repeat."""
+    return {"host": socket.gethostname(), "boot": boot_id(), "pid": os.getpid(),
+            "started": process_start(os.getpid())}
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot ('' if unknown): with the pid, it tells a
+    live worker from a new process that reused its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]
+
+
+def worker_alive(worker: dict[str, Any]) -> bool | None:
+    """True or False for a worker on this host; None (unknown) for one on another machine."""
+    if worker.get("host") != socket.gethostname() or worker.get("boot", "") != boot_id():
+        return None
+    pid = int(worker.get("pid", -1))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    started = worker.get("started")
+    return not started or process_start(pid) in ("", started)
+
+
+class Heartbeat:
+    """Records the trial's heartbeat in the storage while it runs (what Optuna's optimize() does;
+    this sweep uses ask/tell to count its budget exactly), so a trial whose worker died on another
+    machine is failed after the grace period."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int) -> None:
+        self.storage, self.trial_id = storage, trial_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        interval = self.storage.get_heartbeat_interval() or 60
+        while True:
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a storage hiccup must not kill the trial; the next beat retries
+                pass
+            if self.stop.wait(interval):
+                return
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
+              sweep_dir: Path) -> Outcome:
+    """Sample, train, record. Returns the outcome after telling the study; re-raises what should
+    stop the worker (unexpected errors, Ctrl-C) after recording the trial as failed."""
+    from bench.train import train
+
+    def failed(kind: str, reason: str) -> Outcome:
+        return finish(study, trial, Outcome(TrialState.FAIL, kind=kind, reason=reason))
+
+    study.sampler = spec.sampler_for(trial.number)
+    run_dir = sweep_dir / f"trial_{trial.number:04d}"
+    trial.set_user_attr("run_dir", str(run_dir))
+    try:
+        cfg = spec.trial_config(spec.suggest(trial), run_dir)
+        check_buildable(cfg)
+    except (ConfigError, ValueError) as error:
+        return failed("invalid", one_line(error))
+    if run_dir.exists():  # trial numbers are never reused, so this folder is another study's
+        error = ConfigError(f"{run_dir} already exists: it belongs to another study; delete it")
+        failed("error", str(error))
+        raise error
+    callbacks = [StepPruning(trial, monitor=spec.metric),
+                 TrialToWandb(study.study_name, trial.number, spec.metric)]
+    try:
+        result = train(cfg, callbacks=callbacks, wandb_group=study.study_name, wandb_tags=["sweep"])
+    except optuna.TrialPruned as pruned:
+        return finish(study, trial, Outcome(TrialState.PRUNED, reason=str(pruned)))
+    except NonFiniteLossError as error:
+        return failed("diverged", one_line(error))
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
+        failed("interrupted", "interrupted (Ctrl-C)")
+        raise
+    except BaseException as error:
+        failed("error", f"{type(error).__name__}: {one_line(error)}")
+        raise
+    value = result.metrics.get(spec.metric)
+    if value is None:
+        return failed("invalid", f"{spec.metric} was never logged")
+    if not math.isfinite(value):
+        return failed("diverged", f"{spec.metric} = {value}")
+    trial.set_user_attr("test_cost_bits", {row["label"]: float(row["cost_bits"])
+                                           for _, row in result.test.iterrows()})
+    return finish(study, trial, Outcome(TrialState.COMPLETE, value=float(value)))
+
+
+def check_buildable(cfg: Any) -> None:
+    """Build the task and model (cheap) so a bad combination is told apart from a training error."""
+    from datamodules.registry import build_task
+    from models.registry import build_model
+
+    resolved = cfg.resolved()
+    task = build_task(resolved.task, **resolved.task_options)
+    build_model(resolved.model, task.input_size, task.output_size, **resolved.model_options)
+
+
+def finish(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcome:
+    """Close the trial's W&B run (if the trial got that far) and tell the study."""
+    if wandb.run is not None:
+        states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}
+        state = states.get(outcome.state, "failed")
+        wandb.run.summary.update({"trial/state": state, "trial/number": trial.number,
+                                  "trial/reason": outcome.reason or None})
+        wandb.finish(exit_code=1 if outcome.state == TrialState.FAIL else 0)
+    try:
+        if outcome.state == TrialState.FAIL:
+            trial.set_user_attr("fail_kind", outcome.kind)
+            trial.set_user_attr("fail_reason", outcome.reason)
+            study.tell(trial, state=TrialState.FAIL)
+        elif outcome.state == TrialState.PRUNED:
+            trial.set_user_attr("pruned_reason", outcome.reason)
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, outcome.value)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        # another process failed it meanwhile (its heartbeat went missing for the grace period)
+        if not any(t.number == trial.number and t.state.is_finished()
+                   for t in study.get_trials(deepcopy=False)):
+            raise
+        print(f"trial {trial.number} was already marked failed by another process; its outcome "
+              f"({outcome.describe('value')}) is kept only in its run folder", flush=True)
+    return outcome
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,79 @@
+"""`ntmbench reproduce`: plans load and validate fast; the whole chain runs in the slow tier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.config import ConfigError
+from bench.reproduce import load_plan, planned_runs
+from datamodules.registry import TASKS
+from models.registry import MODELS
+
+
+@pytest.mark.parametrize("name", ["paper", "quick"])
+def test_shipped_plans_build_every_run(name: str, tmp_path: Path) -> None:
+    runs = planned_runs(load_plan(name), tmp_path, {})
+    configs = [r.config.resolved() for r in runs]  # presets apply: every run is buildable
+    assert len({c.out for c in configs}) == len(configs)
+    if name == "paper":
+        assert {c.task for c in configs} == set(TASKS) and {c.model for c in configs} == set(MODELS)
+        assert all(len({c.seed for c in configs if (c.task, c.model) == key}) >= 3
+                   for key in {(c.task, c.model) for c in configs})
+    else:
+        assert {(c.task, c.model) for c in configs} == {("copy", "ntm"), ("copy", "lstm")}
+
+
+def test_bad_plans_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    with pytest.raises(ConfigError, match="no plan 'nope'; choose one of: paper, quick"):
+        load_plan("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "b", "version": 1, "experiments": [
+        {"task": "copy", "seeds": [0], "models": {"ntm": {"max_stepz": 3}}}]}))
+    assert main(["reproduce", "--plan", str(bad), "--out", str(tmp_path / "runs")]) == 2
+    assert "unknown option 'max_stepz' for RunConfig" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def tiny_plan(path: Path) -> Path:
+    small = {"ntm": {"memory_size": 8, "memory_width": 4, "controller_size": 8},
+             "ntm-ff": {"memory_size": 8, "memory_width": 4, "controller_size": 8},
+             "lstm": {"layers": 1, "size": 8}}
+    path.write_text(yaml.safe_dump({
+        "name": "tiny", "version": 1,
+        "defaults": {"preset": "none", "optimizer": "adam", "lr": 0.01, "batch_size": 4,
+                     "max_steps": 4, "val_every": 2, "checkpoint_every": 2, "val_batches": 2,
+                     "val_batch_size": 4, "test_batch_size": 4, "progress": False},
+        "experiments": [
+            {"task": "copy", "seeds": [0, 1],
+             "models": {m: {"model_options": o, "task_options": {"max_length": 3, "test_lengths": [5, 8]}}
+                        for m, o in small.items()}},
+            {"task": "associative_recall", "seeds": [0],
+             "models": {m: {"model_options": o, "task_options": {"max_items": 3, "test_items": [4]}}
+                        for m, o in small.items()}},
+        ]}))
+    return path
+
+
+@pytest.mark.slow
+def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, capsys) -> None:
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    argv = ["reproduce", "--plan", str(plan), "--out", str(tmp_path / "runs"),
+            "--report", str(tmp_path / "report")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count(": training") == 9 and "report:" in out
+    results = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert set(results["task"]) == {"copy", "associative_recall"}
+    assert set(results["variant"]) == {"ntm", "ntm-ff", "lstm"}
+    figures = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
+    assert {"learning_curves.png", "generalization.png", "memory_copy.png"} <= figures
+    assert (tmp_path / "report" / "index.html").exists()
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("done already, skipped") == 9 and ": training" not in out
