@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, RunConfig
+from .files import write_text
 
 PLANS = Path(__file__).parent / "plans"
 
@@ -98,5 +99,45 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
         )
         for note in report.notes:
             print(f"note: {note}")
+        table = results_markdown(runs, report_out / "results.csv")
+        write_text(report_out / "results.md", table)
+        print(table)
         print(f"report: {report.index} (summary: {report.summary}, results: {report_out / 'results.csv'})")
     return 0
+
+
+def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
+    """The README's results table: per task and model, parameters, budget, sequences to
+    converge, and test cost / bit errors per test shape (medians over seeds, from the report)."""
+    import pandas as pd
+
+    from models.registry import build_model
+
+    results = pd.read_csv(results_csv)
+    lines = []
+    for task, group in results.groupby("task", sort=False):
+        labels = list(dict.fromkeys(group["label"]))
+        lines += ["", f"**{task}** (test: cost in bits / bit errors per sequence, median over seeds)",
+                  "", "| model | parameters | seeds | trained on | sequences to < 0.1 bit errors | "
+                  + " | ".join(labels) + " |", "|---" * (5 + len(labels)) + "|"]
+        for model, rows in group.groupby("variant", sort=False):
+            cfg = next(r.config.resolved() for r in runs if (r.config.task, r.config.model) == (task, model))
+            system_sizes = _sizes(task, cfg)
+            net = build_model(cfg.model, *system_sizes, **cfg.model_options)
+            params = sum(p.numel() for p in net.parameters())
+            first = rows.iloc[0]
+            seqs = first["seqs_to_converge"]
+            converge = (f"{seqs:,.0f} ({int(first['converged'])}/{int(first['seeds'])} seeds)"
+                        if pd.notna(seqs) and seqs != float("inf") else
+                        f"not reached ({int(first['converged'])}/{int(first['seeds'])} seeds)")
+            cells = [f"{r.cost_bits:.1f} / {r.bit_errors:.2f}" for r in rows.itertuples()]
+            lines.append(f"| {model} | {params:,} | {int(first['seeds'])} | "
+                         f"{cfg.max_steps * cfg.batch_size:,} seq | {converge} | " + " | ".join(cells) + " |")
+    return "\n".join(lines).strip() + "\n"
+
+
+def _sizes(task: str, cfg: RunConfig) -> tuple[int, int]:
+    from datamodules.registry import build_task
+
+    built = build_task(task, **cfg.task_options)
+    return built.input_size, built.output_size

@@ -73,6 +73,9 @@ def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, ca
     figures = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
     assert {"learning_curves.png", "generalization.png", "memory_copy.png"} <= figures
     assert (tmp_path / "report" / "index.html").exists()
+    table = (tmp_path / "report" / "results.md").read_text()
+    assert "**copy**" in table and "**associative_recall**" in table
+    assert "| ntm-ff | " in table and "| len_005 | len_008 |" in table and "16 seq" in table
 
     assert main(argv) == 0
     out = capsys.readouterr().out
