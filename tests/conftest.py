@@ -31,3 +31,14 @@ def tiny(out, **changes) -> RunConfig:
 @pytest.fixture
 def tiny_config():
     return tiny
+
+
+@pytest.fixture(autouse=True)
+def no_wandb_run_left_open():
+    """A test whose run failed leaves its W&B run open (the CLI's exit closes it); close it here
+    so the next test's run is its own."""
+    yield
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish(exit_code=1)
