@@ -49,5 +49,9 @@ sweep: install ## Optuna sweep, a W&B run per trial: make sweep SWEEP=copy-ntm T
 sweep-status: install ## a sweep's trials table and best trial: make sweep-status SWEEP=copy-ntm
 	.venv/bin/ntmbench sweep-status --config sweeps/$(SWEEP).yaml $(ARGS)
 
+.PHONY: bench
+bench: install ## speed table, scaling plot, copy convergence -> reports/bench/: make bench [ARGS=--quick]
+	.venv/bin/ntmbench bench $(ARGS)
+
 clean: ## remove the virtual environment and run folders
 	rm -rf .venv runs

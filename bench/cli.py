@@ -162,6 +162,14 @@ def build_parser() -> Parser:
     p.add_argument("--config", help="sweep file whose study to show")
     p.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/studies.db)")
     p.add_argument("--out", default="runs/sweeps")
+    p = sub.add_parser("bench", help="speed: step vs controller, data, scaling, copy convergence")
+    p.add_argument("--quick", action="store_true", help="every section small (< 3 min on 2 cores)")
+    p.add_argument("--only", default="speed,data,scaling,convergence",
+                   help="comma-separated sections: speed, data, scaling, convergence")
+    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when present)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads while timing steps")
+    p.add_argument("--seeds", default="0,1,2", help="convergence seeds, e.g. 0,1,2")
+    p.add_argument("--out", default="reports/bench")
     parser.commands = sub.choices
     return parser
 
@@ -202,16 +210,22 @@ def dispatch(args: argparse.Namespace) -> int:
         from sweeps.command import status_command, sweep_command
 
         return sweep_command(args) if args.command == "sweep" else status_command(args)
+    if args.command == "bench":
+        from .speed import bench_command
+
+        return bench_command(args)
     raise UsageError(f"unknown command {args.command!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from datamodules.base import ShapeError
 
+    from .allocator import keep_freed_memory
     from .errors import RunError
 
     try:
         args = build_parser().parse_args(argv)
+        keep_freed_memory()
         return dispatch(args)
     except (UsageError, ConfigError, ShapeError, RunError) as error:
         print(f"ntmbench: error: {error}", file=sys.stderr)

@@ -52,17 +52,50 @@ class HeadParams(nn.Module):
         self.linear = nn.Linear(in_features, out)
 
     def forward(self, h: Tensor) -> Heads:
-        B, H, Hw, M = h.shape[0], self.heads, self.write_heads, self.memory_width
-        addressing, access = self.linear(h).split([H * self.address_width, Hw * 2 * M], dim=-1)
-        addressing = addressing.reshape(B, H, self.address_width)  # (B, H, M + 2S + 5)
-        k, beta, g, s, gamma = addressing.split(self.address_sizes, dim=-1)
-        e, a = access.reshape(B, Hw, 2 * M).split([M, M], dim=-1)  # (B, Hw, 2M) -> 2 x (B, Hw, M)
-        return Heads(
-            key=k,
-            beta=F.softplus(beta),
-            gate=torch.sigmoid(g),
-            shift=torch.softmax(s, dim=-1),
-            gamma=1 + F.softplus(gamma),
-            erase=torch.sigmoid(e),
-            add=torch.tanh(a),
-        )
+        return activate(self.linear(h), self.heads, self.write_heads, self.memory_width,
+                        self.address_sizes[3])
+
+
+def activate(raw: Tensor, heads: int, write_heads: int, memory_width: int, shift_width: int) -> Heads:
+    """The linear layer's output (B, P) split per head and squashed into the paper's ranges."""
+    B, H, Hw, M = raw.shape[0], heads, write_heads, memory_width
+    address_width = M + shift_width + 3
+    addressing, access = raw.split([H * address_width, Hw * 2 * M], dim=-1)
+    addressing = addressing.reshape(B, H, address_width)  # (B, H, M + 2S + 4)
+    k, beta, g, s, gamma = addressing.split([M, 1, 1, shift_width, 1], dim=-1)
+    e, a = access.reshape(B, Hw, 2 * M).split([M, M], dim=-1)  # (B, Hw, 2M) -> 2 x (B, Hw, M)
+    return Heads(
+        key=k,
+        beta=F.softplus(beta),
+        gate=torch.sigmoid(g),
+        shift=torch.softmax(s, dim=-1),
+        gamma=1 + F.softplus(gamma),
+        erase=torch.sigmoid(e),
+        add=torch.tanh(a),
+    )
+
+
+def activate_backward(grad: Heads, heads: Heads, raw: Tensor) -> Tensor:
+    """The gradient of `activate` with respect to `raw` (B, P), given the gradient of each output
+    (`grad`, laid out as `Heads`) and the forward outputs (`heads`)."""
+    B, H, M = raw.shape[0], heads.key.shape[1], heads.key.shape[2]
+    Hw, K = heads.erase.shape[1], heads.shift.shape[-1]
+    address_width = M + K + 3
+    addressing = raw[:, : H * address_width].reshape(B, H, address_width)
+    # d softplus(x) / dx = sigmoid(x); torch's softplus is x itself above x = 20, where sigmoid
+    # differs from its slope 1 by exp(-20) = 2e-9
+    grad_beta = grad.beta * torch.sigmoid(addressing[..., M : M + 1])
+    grad_gamma = grad.gamma * torch.sigmoid(addressing[..., M + K + 2 :])
+    shift_grad = heads.shift * (grad.shift - (grad.shift * heads.shift).sum(-1, keepdim=True))
+    d_addressing = torch.cat([
+        grad.key,
+        grad_beta,
+        grad.gate * heads.gate * (1 - heads.gate),
+        shift_grad,
+        grad_gamma,
+    ], dim=-1)  # (B, H, M + 2S + 4)
+    d_access = torch.cat([
+        grad.erase * heads.erase * (1 - heads.erase),
+        grad.add * (1 - heads.add * heads.add),
+    ], dim=-1)  # (B, Hw, 2M)
+    return torch.cat([d_addressing.reshape(B, H * address_width), d_access.reshape(B, Hw * 2 * M)], -1)

@@ -11,24 +11,44 @@ One step, for input x_t (B, I) and state (M_{t-1}, r_{t-1}, w_{t-1}, controller 
 
 The paper does not fix the order of reading and writing inside a step; here reads see M_{t-1}, so a
 value written at step t can be read from step t+1 on.
+
+Speed (`NTMConfig.fused`, never a change of the math): `step` above is the readable definition, and
+`fused="off"` runs it under autograd, one small op at a time. The default runs the same math as one
+autograd node for the whole sequence (`FusedSequence`): inputs are projected for all steps at once,
+the output layer runs once on all steps, each step runs without autograd, and the backward pass
+walks back through time with the hand-derived gradients in addressing.py, heads.py and
+controller.py, computing weight gradients as one matrix product per weight. `fused="compile"` also
+hands the step and its backward to torch.compile. tests/test_fast_step.py checks every path against
+a plain reference step, values and gradients.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
-from .addressing import address, read, write
+from .addressing import (
+    _bmm, address, address_backward, address_forward, read, write, write_backward, write_forward,
+)
 from .config import check_choice, check_int
-from .controller import CONTROLLERS
-from .heads import HeadParams
+from .controller import CONTROLLERS, controller_backward, controller_forward
+from .heads import HeadParams, Heads, activate, activate_backward
 
 MEMORY_INITS = ("constant", "learned", "random")
 CONSTANT_MEMORY = 1e-6  # Collier & Beel (2018): a small constant initial memory trains best
+# "off": the readable step under autograd; "eager": the fused sequence; "compile": the fused
+# sequence with its step under torch.compile; "auto": eager, then compiled once a model has run
+# AUTO_COMPILE_AFTER training passes (compiling costs 20-40 s on a cold cache, 5 s on a warm
+# one, on 2 CPU cores: it pays only over a long run; inference stays eager)
+FUSED = ("auto", "compile", "eager", "off")
+AUTO_COMPILE_AFTER = 100
 
 
 @dataclass
@@ -45,6 +65,8 @@ class NTMConfig:
     # "constant": every cell 1e-6; "learned": an N x M parameter; "random": a fixed buffer drawn
     # once at construction from N(0, sigma^2), sigma = 1 / sqrt(N + M) (as in pytorch-ntm)
     memory_init: str = "constant"
+    # how forward runs, never what it computes (see the module docstring and FUSED)
+    fused: str = "auto"
 
     def __post_init__(self) -> None:
         check_int("heads", self.heads, 1)
@@ -58,6 +80,7 @@ class NTMConfig:
         # 2S + 1 shifts must fit in the N rows, else offsets would wrap onto each other
         check_int("shift_range", self.shift_range, 0, (self.memory_size - 1) // 2)
         check_choice("memory_init", self.memory_init, MEMORY_INITS)
+        check_choice("fused", self.fused, FUSED)
 
     @property
     def n_read(self) -> int:
@@ -101,6 +124,10 @@ class NTM(nn.Module):
                 self.memory0 = nn.Parameter(memory0)
             else:
                 self.register_buffer("memory0", memory0)
+        # training passes run so far, for fused="auto" (a path choice only, never the math); the
+        # Lightning system sets it from the global step, so a resumed run switches where an
+        # uninterrupted one did
+        self.training_passes = 0
 
     def init_state(self, batch: int, like: Tensor) -> NTMState:
         """The state before the first step, on `like`'s device and (constant memory) dtype."""
@@ -136,6 +163,14 @@ class NTM(nn.Module):
 
         With return_weights, also every head's w_t: {"read": (B, T, Hr, N), "write": (B, T, Hw, N)}.
         """
+        mode = self.fused_mode(inputs.device, torch.is_grad_enabled())
+        if mode != "off":
+            params = tuple(self.parameters())
+            out = FusedSequence.apply(self, fused_steps(mode), return_weights, inputs, *params)
+            if not return_weights:
+                return out
+            logits, read_weights, write_weights = out
+            return logits, {"read": read_weights, "write": write_weights}
         state = self.init_state(inputs.shape[0], inputs)
         outputs, read_weights, write_weights = [], [], []
         for t in range(inputs.shape[1]):
@@ -149,3 +184,209 @@ class NTM(nn.Module):
         read_weights = torch.stack(read_weights, dim=1)  # (B, T, Hr, N)
         write_weights = torch.stack(write_weights, dim=1)  # (B, T, Hw, N)
         return logits, {"read": read_weights, "write": write_weights}
+
+    def fused_mode(self, device: torch.device, training: bool = False) -> str:
+        """The path `forward` takes on `device`: "off", "eager" or "compile". "auto" counts the
+        training passes (training=True) and compiles those after the first AUTO_COMPILE_AFTER."""
+        mode = self.config.fused
+        if mode == "auto":
+            self.training_passes += int(training)
+            mode = "compile" if training and self.training_passes > AUTO_COMPILE_AFTER else "eager"
+        if mode == "compile" and (device.type not in ("cpu", "cuda") or _COMPILE_FAILED):
+            mode = "eager"
+        return mode
+
+    @property
+    def spec(self) -> "StepSpec":
+        c = self.config
+        return StepSpec(self.controller.kind, c.n_read, c.n_write, c.memory_width,
+                        2 * c.shift_range + 1)
+
+
+# -------------------------------------------------------------------------------- the fused path
+class StepSpec(NamedTuple):
+    """The sizes a fused step is specialized on (torch.compile compiles one graph per spec)."""
+
+    controller: str  # "lstm" or "ff"
+    read_heads: int
+    write_heads: int
+    memory_width: int  # M
+    shift_width: int  # 2S + 1
+
+
+def forward_step(
+    spec: StepSpec, base: Tensor, reads: Tensor, controller: tuple, memory: Tensor, w_prev: Tensor,
+    controller_weights: tuple, head_weight: Tensor, head_bias: Tensor,
+) -> tuple[Tensor, Tensor, tuple, Tensor, Tensor, tuple]:
+    """`NTM.step` without autograd and without the output layer; base is the projected input and
+    memory is M_{t-1} transposed, (B, M, N).
+    -> (h_t, r_t, controller state, M_t^T, w_t (B, H, N), what `backward_step` needs)."""
+    Hr, Hw = spec.read_heads, spec.write_heads
+    h, controller, controller_saved = controller_forward(
+        spec.controller, base, reads.flatten(1), controller, controller_weights)  # (B, C)
+    raw = torch.addmm(head_bias, h, head_weight.t())  # (B, P)
+    p = activate(raw, Hr + Hw, Hw, spec.memory_width, spec.shift_width)
+    w, address_saved = address_forward(memory, w_prev, p.key, p.beta, p.gate, p.shift,
+                                       p.gamma)  # (B, H, N)
+    w_read, w_write = w.split([Hr, Hw], dim=1)
+    reads = _bmm(w_read, memory.transpose(1, 2))  # (B, Hr, M), from M_{t-1}
+    new_memory, keep = write_forward(memory, w_write, p.erase, p.add)  # (B, M, N)
+    return h, reads, controller, new_memory, w, (controller_saved, raw, p, address_saved, keep)
+
+
+def backward_step(
+    spec: StepSpec, grad_h: Tensor, grad_reads: Tensor, grad_controller: tuple,
+    grad_memory: Tensor, grad_w: Tensor, memory: Tensor, w_prev: Tensor, w: Tensor, saved: tuple,
+    controller_weights: tuple, head_weight: Tensor,
+) -> tuple[Tensor, tuple, Tensor, Tensor, tuple, Tensor]:
+    """The gradient of `forward_step`. In: the gradients of its outputs h_t (from the output
+    layer), r_t (B, Hr*M), the controller state, M_t and w_t (from step t+1), and its inputs
+    memory = M_{t-1}^T, w_prev, w = w_t. -> the gradients of r_{t-1} (B, Hr*M), the previous
+    controller state, M_{t-1}^T and w_{t-1}, with each controller layer's and the head layer's
+    pre-activation gradients (for the weight gradients)."""
+    controller_saved, raw, p, address_saved, keep = saved
+    Hr, Hw, M = spec.read_heads, spec.write_heads, spec.memory_width
+    w_read, w_write = w.split([Hr, Hw], dim=1)
+    grad_reads = grad_reads.view(-1, Hr, M)  # (B, Hr, M)
+    grad_w_read = _bmm(grad_reads, memory)  # (B, Hr, N)
+    grad_memory, grad_w_write, grad_erase, grad_add = write_backward(
+        grad_memory, memory, w_write, p.erase, p.add, keep)
+    grad_memory = grad_memory + _bmm(grad_reads.transpose(1, 2), w_read)  # (B, M, N)
+    grad_w = grad_w + torch.cat([grad_w_read, grad_w_write], dim=1)  # (B, H, N)
+    grad_content_memory, grad_w_prev, *grad_address = address_backward(
+        grad_w, w, memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, address_saved)
+    grad_raw = activate_backward(Heads(*grad_address, grad_erase, grad_add), p, raw)  # (B, P)
+    grad_h = torch.addmm(grad_h, grad_raw, head_weight)  # (B, C)
+    grad_reads_prev, grad_controller, grad_pre = controller_backward(
+        spec.controller, grad_h, grad_controller, controller_saved, controller_weights)
+    return (grad_reads_prev, grad_controller, grad_memory + grad_content_memory, grad_w_prev,
+            grad_pre, grad_raw)
+
+
+class FusedSequence(torch.autograd.Function):
+    """NTM.forward over a whole sequence as one autograd node; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, net: NTM, steps: tuple[Callable, Callable], return_weights: bool,
+                inputs: Tensor, *params: Tensor):
+        spec, c = net.spec, net.config
+        B, T, I = inputs.shape
+        x = inputs.transpose(0, 1)  # (T, B, I)
+        base = net.controller.project(x)  # (T, B, G): layer 0's input share, all steps at once
+        state = net.init_state(B, inputs)
+        weights = (net.controller.layer_weights(I), net.heads.linear.weight, net.heads.linear.bias)
+        # contiguous initial state: step 0 then sees the same strides as every later step
+        reads, controller = state.reads.contiguous(), state.controller
+        memory = state.memory.transpose(1, 2).contiguous()  # (B, M, N)
+        w = torch.cat([state.read_weights, state.write_weights], dim=1)  # (B, H, N)
+        hidden, read_seq, ws, memories, saved = [], [], [w], [], []
+        for t in range(T):
+            memories.append(memory)
+            h, reads, controller, memory, w, step_saved = steps[0](
+                spec, base[t], reads, controller, memory, w, *weights)
+            hidden.append(h)
+            read_seq.append(reads.flatten(1))
+            ws.append(w)
+            saved.append(step_saved)
+        features = torch.cat([torch.stack(hidden), torch.stack(read_seq)], -1)  # (T, B, C + Hr*M)
+        out = net.output
+        logits = torch.addmm(out.bias, features.flatten(0, 1), out.weight.t())  # (T*B, O)
+        logits = logits.view(T, B, -1).transpose(0, 1).contiguous()  # (B, T, O)
+        if any(ctx.needs_input_grad):  # keep what backward needs only when it will run
+            ctx.net, ctx.steps, ctx.params = net, steps, params
+            ctx.tensors = (x, features, memories, ws, saved, weights)
+        if not return_weights:
+            return logits
+        all_w = torch.stack(ws[1:], dim=1)  # (B, T, H, N)
+        read_w, write_w = all_w[:, :, : spec.read_heads], all_w[:, :, spec.read_heads :]
+        ctx.mark_non_differentiable(read_w, write_w)
+        return logits, read_w.contiguous(), write_w.contiguous()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_logits: Tensor, *_: Tensor):
+        net, spec, params = ctx.net, ctx.net.spec, ctx.params
+        x, features, memories, ws, saved, weights = ctx.tensors
+        T, B, I = x.shape
+        C, Hr, M = net.controller.size, spec.read_heads, spec.memory_width
+        # the output layer, all steps at once
+        grad_out = grad_logits.transpose(0, 1).reshape(T * B, -1)  # (T*B, O)
+        flat_features = features.flatten(0, 1)  # (T*B, C + Hr*M)
+        grads = {net.output.weight: grad_out.t() @ flat_features, net.output.bias: grad_out.sum(0)}
+        grad_features = (grad_out @ net.output.weight).view(T, B, -1)
+        grad_hidden, grad_read_seq = grad_features.split([C, Hr * M], dim=-1)
+        # back through time
+        controller_weights, head_weight, _ = weights
+        grad_controller = tuple((x.new_zeros(B, C), x.new_zeros(B, C)) for _ in controller_weights) \
+            if spec.controller == "lstm" else ()
+        grad_reads = x.new_zeros(B, Hr * M)
+        grad_memory = torch.zeros_like(memories[0])  # (B, M, N)
+        grad_w = torch.zeros_like(ws[0])
+        grad_pre, grad_raw = [], []
+        for t in reversed(range(T)):
+            grad_reads, grad_controller, grad_memory, grad_w, step_pre, step_raw = ctx.steps[1](
+                spec, grad_hidden[t], grad_read_seq[t] + grad_reads, grad_controller, grad_memory,
+                grad_w, memories[t], ws[t], ws[t + 1], saved[t], controller_weights, head_weight)
+            grad_pre.append(step_pre)
+            grad_raw.append(step_raw)
+        # weight gradients: one product per weight over all steps (lists run t = T-1 .. 0)
+        grad_raw = torch.stack(grad_raw[::-1]).flatten(0, 1)  # (T*B, P)
+        hidden = features[..., :C].flatten(0, 1)  # (T*B, C)
+        grads[net.heads.linear.weight] = grad_raw.t() @ hidden
+        grads[net.heads.linear.bias] = grad_raw.sum(0)
+        layers = len(controller_weights)
+        pre = [torch.stack([g[layer] for g in grad_pre[::-1]]).flatten(0, 1) for layer in range(layers)]
+        v = [torch.stack([s[0][layer][0] for s in saved]).flatten(0, 1) for layer in range(layers)]
+        controller_grads, grad_x = net.controller.weight_grads(x.flatten(0, 1), pre, v)
+        grads.update(controller_grads)
+        # the initial state: r_0, w_0 = softmax(logits) and (learned) M_0, shared by the batch
+        grads[net.read0] = grad_reads.sum(0).view(Hr, M)
+        w0 = torch.softmax(net.weight_logits0, dim=-1)  # (H, N)
+        grad_w0 = grad_w.sum(0)
+        grads[net.weight_logits0] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
+        if isinstance(getattr(net, "memory0", None), nn.Parameter):
+            grads[net.memory0] = grad_memory.sum(0).t()
+        grad_inputs = grad_x.view(T, B, I).transpose(0, 1) if ctx.needs_input_grad[3] else None
+        return (None, None, None, grad_inputs, *(grads.get(p) for p in params))
+
+
+_COMPILE_FAILED: str | None = None  # why torch.compile failed in this process, once it has
+COMPILE_BACKEND = "inductor"  # tests swap in a cheaper backend to check tracing alone
+_COMPILED: dict[tuple[str, str], Callable] = {}
+RECOMPILE_LIMIT = 128
+
+
+def _compiled(name: str, eager: Callable) -> Callable:
+    """`eager` under torch.compile; if compiling fails, warn once and run eager from then on."""
+
+    def call(*args):
+        global _COMPILE_FAILED
+        if _COMPILE_FAILED is None:
+            key = (name, COMPILE_BACKEND)
+            if key not in _COMPILED:
+                # one graph per model size and batch: a sweep's trials in one process need more
+                # than dynamo's default 8 per function (past it, fullgraph=True raises)
+                config = torch._dynamo.config
+                config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+                _COMPILED[key] = torch.compile(eager, backend=COMPILE_BACKEND, dynamic=False,
+                                               fullgraph=True)
+            try:
+                return _COMPILED[key](*args)
+            except Exception as error:  # noqa: BLE001 - a compiler failure, unless eager fails too
+                result = eager(*args)
+                _COMPILE_FAILED = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                warnings.warn(f"torch.compile failed, the NTM runs eager: {_COMPILE_FAILED}",
+                              stacklevel=2)
+                return result
+        return eager(*args)
+
+    return call
+
+
+_EAGER_STEPS = (forward_step, backward_step)
+_COMPILED_STEPS = (_compiled("forward", forward_step), _compiled("backward", backward_step))
+
+
+def fused_steps(mode: str) -> tuple[Callable, Callable]:
+    """(forward_step, backward_step) for mode "eager" or "compile"."""
+    return _COMPILED_STEPS if mode == "compile" else _EAGER_STEPS

@@ -62,6 +62,12 @@ class SequenceSystem(pl.LightningModule):
         self.log("train/sequences", float(sequences), batch_size=batch_size)
         return loss
 
+    def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        # the NTM's fused="auto" compiles after its first training passes: count them from the
+        # global step, so a run resumed from a checkpoint switches at the same step
+        if hasattr(self.net, "training_passes"):
+            self.net.training_passes = self.global_step
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Stop before a non-finite gradient reaches the weights (clipping would keep a NaN)."""
         grads = [p.grad for p in self.parameters() if p.grad is not None]
