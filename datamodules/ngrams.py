@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -53,6 +54,26 @@ def optimal_estimate(bits: Tensor) -> Tensor:
     return estimate
 
 
+def follow_table(first: Tensor, coins: Tensor, table: Tensor) -> np.ndarray:
+    """The bits after the first 5: bit t = coins[t] < table[context of bits t-5..t-1].
+
+    first (B, 5) bits, coins (B, S') uniforms, table (B, 32) -> (B, S') float32 bits. Every
+    step's outcome for all 32 contexts is one vectorized comparison, (B, S', 32); what is left
+    sequential is the walk through it, one gather per step, in NumPy (a torch op costs ~10x a
+    NumPy one at these sizes, and this loop decides the cost of a batch).
+    """
+    outcome = (coins.unsqueeze(-1) < table.unsqueeze(1)).numpy()  # (B, S', 32)
+    weights = 2 ** np.arange(CONTEXT - 1, -1, -1)  # (5,): the most recent bit is the lowest
+    context = first.numpy().astype(np.int64) @ weights  # (B,)
+    rows = np.arange(first.shape[0])
+    bits = np.empty(coins.shape, dtype=np.float32)  # (B, S')
+    for t in range(coins.shape[1]):  # sequential in time, vectorized over the batch
+        bit = outcome[rows, t, context]  # (B,)
+        bits[:, t] = bit
+        context = ((context << 1) | bit) & (CONTEXTS - 1)
+    return bits
+
+
 @dataclass(frozen=True)
 class NGrams(Task):
     name = "ngrams"
@@ -85,14 +106,9 @@ class NGrams(Task):
         coins = torch.rand(batch, S, generator=generator)  # (B, S)
         bits = torch.zeros(batch, S)
         bits[:, : min(S, CONTEXT)] = (coins[:, :CONTEXT] < 0.5).float()
-        context = torch.zeros(batch, dtype=torch.long)
-        for t in range(min(S, CONTEXT)):
-            context = (context * 2 + bits[:, t].long()) % CONTEXTS
-        for t in range(CONTEXT, S):  # sequential in time, vectorized over the batch
-            p = table.gather(1, context.unsqueeze(1)).squeeze(1)  # (B,)
-            bits[:, t] = (coins[:, t] < p).float()
-            context = (context * 2 + bits[:, t].long()) % CONTEXTS
-
+        if S > CONTEXT:
+            bits[:, CONTEXT:] = torch.from_numpy(follow_table(bits[:, :CONTEXT], coins[:, CONTEXT:],
+                                                              table))
         out = empty_batch(batch, S, 1, 1)
         out["inputs"][:, :, 0] = bits
         out["targets"][:, :-1, 0] = bits[:, 1:]

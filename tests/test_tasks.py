@@ -442,6 +442,24 @@ def test_ngrams_bits_follow_a_per_sequence_table():
     assert freq.max() - freq.min() > 0.3
 
 
+def test_ngrams_follow_table_is_the_per_bit_definition():
+    # bit t = coins[t] < table[context], the context being the 5 bits before t, the most recent
+    # lowest: written out one bit at a time in Python against the vectorized walk
+    from datamodules.ngrams import follow_table
+
+    g = gen(3)
+    B, S = 6, 40
+    first = (torch.rand(B, 5, generator=g) < 0.5).float()
+    coins, table = torch.rand(B, S, generator=g), torch.rand(B, 32, generator=g)
+    got = follow_table(first, coins, table)
+    for b in range(B):
+        seq = [int(v) for v in first[b]]
+        for t in range(S):
+            context = int("".join(map(str, seq[-5:])), 2)
+            seq.append(int(coins[b, t] < table[b, context]))
+        assert got[b].tolist() == seq[5:]
+
+
 # --------------------------------------------------------------------------------------------
 # Splits and labels
 # --------------------------------------------------------------------------------------------
