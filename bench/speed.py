@@ -11,7 +11,7 @@ Sections (`--only` picks some, comma-separated):
 Everything lands in `--out` (default reports/bench/): one tidy CSV per section, scaling.png,
 machine.json (CPU, threads, torch, device, load average) and tables.md, the tables README.md shows.
 `--quick` runs every section small (a smoke test, under 3 minutes on 2 cores); the full run takes
-about 25 minutes there.
+about 10 minutes there.
 
     ntmbench bench                      # everything (make bench)
     ntmbench bench --quick
