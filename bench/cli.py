@@ -132,6 +132,9 @@ def build_parser() -> Parser:
     p.add_argument("--devices", type=int, help="devices per run (GPUs, or CPU processes with --strategy ddp)")
     p.add_argument("--accelerator", help="cpu, gpu or auto (default: the plan's, cpu)")
     p.add_argument("--strategy", help="e.g. ddp")
+    p.add_argument("--tasks", help="only these of the plan's tasks, comma-separated (e.g. copy,ngrams)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at a time, each in its own process with cores/jobs threads")
 
     p = sub.add_parser("train", help="train one model on one task, then test it per length")
     add_run_options(p)
@@ -189,7 +192,8 @@ def dispatch(args: argparse.Namespace) -> int:
         overrides = {k: getattr(args, k) for k in ("devices", "accelerator", "strategy")
                      if getattr(args, k) is not None}
         report = None if args.no_report else Path(args.report or f"reports/{load_plan(args.plan)['name']}")
-        return reproduce(args.plan, Path(args.out), report, overrides)
+        tasks = None if args.tasks is None else [t.strip() for t in args.tasks.split(",") if t.strip()]
+        return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, jobs=args.jobs)
     if args.command == "train":
         from .train_command import train_command
 

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, RunConfig
+from .errors import RunError
 from .files import write_text
 
 PLANS = Path(__file__).parent / "plans"
@@ -73,22 +74,89 @@ def planned_runs(plan: dict[str, Any], out: Path, overrides: dict[str, Any]) -> 
     return runs
 
 
-def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dict[str, Any]) -> int:
-    """Train every run of the plan not finished yet, then write the report of all of them."""
+def select_tasks(runs: list[PlannedRun], tasks: list[str] | None) -> list[PlannedRun]:
+    """The runs of `tasks` only (None: every run); a task the plan lacks is an error."""
+    if tasks is None:
+        return runs
+    known = list(dict.fromkeys(r.config.task for r in runs))
+    unknown = [t for t in tasks if t not in known]
+    if unknown or not tasks:
+        raise ConfigError(f"--tasks {','.join(unknown) or repr('')}: not in this plan; choose from: "
+                          f"{', '.join(known)}")
+    return [r for r in runs if r.config.task in tasks]
+
+
+def _train_in_worker(config: RunConfig, group: str, threads: int) -> float:
+    """One run in a worker process of `--jobs` -> its minutes."""
+    import torch
+
+    from .allocator import keep_freed_memory
     from .train import train
 
+    keep_freed_memory()
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    train(config, wandb_group=group, wandb_tags=("reproduce",))
+    return (time.perf_counter() - start) / 60
+
+
+def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int) -> None:
+    """Train `pending` runs `jobs` at a time, each in its own process with its share of the
+    cores as torch threads. A run that fails is reported and the others go on; then the first
+    failure ends the command."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    print(f"{jobs} runs at a time, {threads} torch thread(s) each", flush=True)
+    failures = []
+    # spawn: a fresh interpreter per worker (torch and W&B do not survive fork safely)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for prefix, run in pending:
+            futures[pool.submit(_train_in_worker, run.config, group, threads)] = prefix
+            print(f"{prefix}: queued", flush=True)
+        for future in as_completed(futures):
+            prefix = futures[future]
+            try:
+                print(f"{prefix}: finished in {future.result():.1f} min", flush=True)
+            except Exception as error:  # noqa: BLE001 - reported here, raised below
+                failures.append(f"{prefix}: {type(error).__name__}: {error}")
+                print(f"{prefix}: failed: {error}", flush=True)
+    if failures:
+        raise RunError(f"{len(failures)} of {len(pending)} runs failed (rerun to retry them; "
+                       f"finished runs are kept); first: {failures[0]}")
+
+
+def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dict[str, Any],
+              tasks: list[str] | None = None, jobs: int = 1) -> int:
+    """Train every run of the plan (of `tasks`) not finished yet, `jobs` at a time, then write
+    the report of all the plan's runs found under `out`."""
+    from .train import train
+
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
     plan = load_plan(plan_name)
-    runs = planned_runs(plan, out, overrides)
+    every = planned_runs(plan, out, overrides)
+    runs = select_tasks(every, tasks)
+    group = f"reproduce-{plan['name']}"
     print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
+    pending = []
     for index, run in enumerate(runs, 1):
         prefix = f"[{index}/{len(runs)}] {run.label}"
         if run.finished():
             print(f"{prefix}: done already, skipped")
-            continue
-        print(f"{prefix}: training", flush=True)
-        start = time.perf_counter()
-        train(run.config, wandb_group=f"reproduce-{plan['name']}", wandb_tags=("reproduce",))
-        print(f"{prefix}: finished in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+        else:
+            pending.append((prefix, run))
+    if jobs > 1 and len(pending) > 1:
+        train_parallel(pending, group, jobs)
+    else:
+        for prefix, run in pending:
+            print(f"{prefix}: training", flush=True)
+            start = time.perf_counter()
+            train(run.config, wandb_group=group, wandb_tags=("reproduce",))
+            print(f"{prefix}: finished in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     if report_out is not None:
         from reports.command import build_report
 
@@ -99,7 +167,7 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
         )
         for note in report.notes:
             print(f"note: {note}")
-        table = results_markdown(runs, report_out / "results.csv")
+        table = results_markdown(every, report_out / "results.csv")
         write_text(report_out / "results.md", table)
         print(table)
         print(f"report: {report.index} (summary: {report.summary}, results: {report_out / 'results.csv'})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -80,3 +81,31 @@ def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, ca
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("done already, skipped") == 9 and ": training" not in out
+
+
+def test_tasks_and_jobs_pick_and_parallelize_runs(tmp_path: Path, capsys) -> None:
+    # --tasks trains one task's runs only; --jobs 2 trains them two at a time in worker processes
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    argv = ["reproduce", "--plan", str(plan), "--out", str(tmp_path / "runs"), "--no-report",
+            "--tasks", "associative_recall"]
+    assert main(argv + ["--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert "plan tiny v1: 3 runs" in out and f"2 runs at a time, {threads} torch thread(s) each" in out
+    assert out.count(": finished in") == 3 and "copy" not in out
+    trained = sorted(p.parent.name for p in (tmp_path / "runs/tiny").glob("*/test_metrics.csv"))
+    assert trained == sorted(f"associative_recall-{m}-seed0" for m in ("lstm", "ntm", "ntm-ff"))
+    assert main(argv) == 0  # the same runs, one at a time now: all finished already
+    assert capsys.readouterr().out.count("done already, skipped") == 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--tasks", "copy,sorting"], "--tasks sorting: not in this plan; choose from: copy, associative_recall"),
+    (["--jobs", "0"], "--jobs must be >= 1 (got 0)"),
+])
+def test_bad_tasks_or_jobs_are_one_line_errors(flags, message, tmp_path: Path, capsys) -> None:
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    assert main(["reproduce", "--plan", str(plan), "--out", str(tmp_path / "runs")] + flags) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"ntmbench: error: {message}"
+    assert not (tmp_path / "runs").exists()
