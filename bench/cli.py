@@ -49,7 +49,7 @@ def key_values(pairs: list[str] | None) -> dict[str, str]:
 
 RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
              "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
-             "checkpoint_every", "devices", "accelerator", "strategy", "out", "wandb_project")
+             "checkpoint_every", "test_on", "devices", "accelerator", "strategy", "out", "wandb_project")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -61,7 +61,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig()
     p.add_argument("--config", help="a YAML file of RunConfig fields; flags override it")
     hints = {"task": f"one of: {', '.join(TASKS)}", "model": f"one of: {', '.join(MODELS)}",
-             "preset": "paper (sizes and lr of the paper) or none"}
+             "preset": "paper (sizes and lr of the paper) or none",
+             "test_on": "last (default) or best: test the checkpoint of the lowest validation cost"}
     for name in RUN_FLAGS:
         p.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
                        help=hints.get(name, f"default: {getattr(d, name)!r}"))

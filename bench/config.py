@@ -12,6 +12,9 @@ from models.config import coerce
 
 OPTIMIZERS = ("rmsprop", "adam")
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
+# which weights the test lengths score: the last step's, or the validation point with the lowest
+# cost (checkpoints/best.ckpt; validation uses training lengths only, so no test data chooses)
+TEST_ON = ("last", "best")
 DEFAULT_LR = 1e-4
 
 
@@ -38,6 +41,7 @@ class RunConfig:
     val_batch_size: int = 100
     test_batch_size: int = 100
     checkpoint_every: int = 200
+    test_on: str = "last"  # see TEST_ON
     devices: int = 1
     accelerator: str = "cpu"
     strategy: str = "auto"
@@ -60,6 +64,8 @@ class RunConfig:
             raise ConfigError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})"
             )
+        if self.test_on not in TEST_ON:
+            raise ConfigError(f"test_on must be one of {', '.join(TEST_ON)} (got {self.test_on!r})")
         if self.accelerator not in ACCELERATORS:
             raise ConfigError(
                 f"accelerator must be one of {', '.join(ACCELERATORS)} (got {self.accelerator!r})"

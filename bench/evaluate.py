@@ -11,10 +11,11 @@ from models.system import SequenceSystem
 METRICS = ("cost_bits", "bit_errors", "seq_acc", "bit_acc", "optimal_cost_bits")
 
 
-def test_rows(trainer: pl.Trainer, system: SequenceSystem, datamodule: TaskDataModule) -> pd.DataFrame:
-    """Run `trainer.test` and return one row per test shape: task, model, seed, label, the shape
-    parameters, and every metric logged for it."""
-    trainer.test(system, datamodule=datamodule, verbose=False)
+def test_rows(trainer: pl.Trainer, system: SequenceSystem, datamodule: TaskDataModule,
+              ckpt_path: str | None = None) -> pd.DataFrame:
+    """Run `trainer.test` (on the weights of `ckpt_path`, if given) and return one row per test
+    shape: task, model, seed, label, the shape parameters, and every metric logged for it."""
+    trainer.test(system, datamodule=datamodule, verbose=False, ckpt_path=ckpt_path)
     logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
     cfg = system.cfg
     rows = []

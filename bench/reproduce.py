@@ -100,30 +100,51 @@ def _train_in_worker(config: RunConfig, group: str, threads: int) -> float:
     return (time.perf_counter() - start) / 60
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int) -> None:
-    """Train `pending` runs `jobs` at a time, each in its own process with its share of the
+    """Train `pending` runs `jobs` at a time, each in a fresh process with its share of the
     cores as torch threads. A run that fails is reported and the others go on; then the first
-    failure ends the command."""
+    failure ends the command. Interrupted (Ctrl-C, SIGTERM), the workers are stopped too: no run
+    goes on writing behind a rerun (each resumes from its last checkpoint)."""
     import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import signal
+    import threading
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     print(f"{jobs} runs at a time, {threads} torch thread(s) each", flush=True)
-    failures = []
-    # spawn: a fresh interpreter per worker (torch and W&B do not survive fork safely)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {}
+    failures: list[str] = []
+
+    def done(prefix: str):
+        return lambda minutes: print(f"{prefix}: finished in {minutes:.1f} min", flush=True)
+
+    def failed(prefix: str):
+        def report(error: BaseException) -> None:
+            failures.append(f"{prefix}: {type(error).__name__}: {error}")
+            print(f"{prefix}: failed: {error}", flush=True)
+        return report
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    # spawn: a fresh interpreter per run (torch and W&B do not survive fork safely)
+    pool = multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1)
+    try:
         for prefix, run in pending:
-            futures[pool.submit(_train_in_worker, run.config, group, threads)] = prefix
+            pool.apply_async(_train_in_worker, (run.config, group, threads),
+                             callback=done(prefix), error_callback=failed(prefix))
             print(f"{prefix}: queued", flush=True)
-        for future in as_completed(futures):
-            prefix = futures[future]
-            try:
-                print(f"{prefix}: finished in {future.result():.1f} min", flush=True)
-            except Exception as error:  # noqa: BLE001 - reported here, raised below
-                failures.append(f"{prefix}: {type(error).__name__}: {error}")
-                print(f"{prefix}: failed: {error}", flush=True)
+        pool.close()
+        pool.join()
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     if failures:
         raise RunError(f"{len(failures)} of {len(pending)} runs failed (rerun to retry them; "
                        f"finished runs are kept); first: {failures[0]}")

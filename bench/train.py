@@ -166,13 +166,20 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
         save_top_k=0,
     )
     run_callbacks = [checkpoints, FinalCheckpoint(last), *callbacks]
+    best = None
+    if cfg.test_on == "best":  # the lowest validation cost so far, kept as checkpoints/best.ckpt
+        best = ModelCheckpoint(dirpath=cfg.run_dir / "checkpoints", filename="best",
+                               monitor="val/cost_bits", mode="min", save_top_k=1,
+                               enable_version_counter=False)
+        run_callbacks.insert(1, best)
     if cfg.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))
     loggers = [csv_logger(cfg, resume_step), wandb_logger(cfg, wandb_group, wandb_tags)]
     trainer = trainer_for(cfg, loggers, run_callbacks)
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if resume_step is not None else None)
     fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    rows = test_rows(trainer, system, datamodule)
+    tested = best.best_model_path if best is not None else ""  # "": no validation ran yet
+    rows = test_rows(trainer, system, datamodule, ckpt_path=tested or None)
     if trainer.is_global_zero:
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
         wandb.finish()  # close the run now, so that later runs in this process get their own

@@ -109,3 +109,48 @@ def test_bad_tasks_or_jobs_are_one_line_errors(flags, message, tmp_path: Path, c
     err = capsys.readouterr().err
     assert err.strip() == f"ntmbench: error: {message}"
     assert not (tmp_path / "runs").exists()
+
+
+def children(pid: int) -> set[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads workers from Linux /proc")
+def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    text = yaml.safe_load(plan.read_text())
+    text["defaults"] |= {"max_steps": 200, "checkpoint_every": 10, "val_every": 100}  # cut short
+    plan.write_text(yaml.safe_dump(text))
+    cmd = [str(Path(sys.executable).parent / "ntmbench"), "reproduce", "--plan", str(plan), "--out",
+           str(tmp_path / "runs"), "--no-report", "--tasks", "associative_recall", "--jobs", "2"]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    end = time.monotonic() + 120
+    while len(list((tmp_path / "runs/tiny").glob("*/checkpoints/last.ckpt"))) < 2:
+        assert proc.poll() is None and time.monotonic() < end, proc.stdout.read()[-2000:]
+        time.sleep(0.1)
+    workers = children(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    time.sleep(0.5)
+    alive = {pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"}
+    assert not alive, f"workers {alive} outlived their parent"
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert len(list((tmp_path / "runs/tiny").glob("*/test_metrics.csv"))) == 3

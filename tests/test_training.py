@@ -226,3 +226,34 @@ def test_ddp_on_two_cpu_processes_writes_one_checkpoint(tmp_path: Path) -> None:
     assert ckpt["global_step"] == 4
     assert len(list(out.glob("wandb/offline-run-*"))) == 1
     assert pd.read_csv(out / "test_metrics.csv")["label"].tolist() == ["len_005"]
+
+
+def test_test_on_best_scores_the_checkpoint_with_the_lowest_validation_cost(tmp_path, tiny_config):
+    import pandas as pd
+    import torch
+
+    from bench.checkpoint_commands import evaluate_command
+    from bench.train import train
+
+    cfg = tiny_config(tmp_path / "run", max_steps=12, val_every=3, test_on="best")
+    result = train(cfg)
+    best = tmp_path / "run/checkpoints/best.ckpt"
+    history = pd.read_csv(tmp_path / "run/csv/metrics.csv").dropna(subset=["val/cost_bits"])
+    chosen = torch.load(best, weights_only=False)
+    lowest = history.loc[history["val/cost_bits"].idxmin()]
+    assert chosen["global_step"] == lowest["step"] + 1  # saved after that validation's step
+    assert chosen["global_step"] != 12 or history["val/cost_bits"].iloc[-1] == lowest["val/cost_bits"]
+    # the test rows are those of best.ckpt, not of the last weights
+    assert evaluate_command(str(best), str(tmp_path / "best.csv")) == 0
+    assert evaluate_command(str(tmp_path / "run/checkpoints/last.ckpt"), str(tmp_path / "last.csv")) == 0
+    rows = result.test["cost_bits"].tolist()
+    assert rows == pytest.approx(pd.read_csv(tmp_path / "best.csv")["cost_bits"].tolist(), rel=1e-6)
+    if chosen["global_step"] != 12:
+        assert rows != pytest.approx(pd.read_csv(tmp_path / "last.csv")["cost_bits"].tolist(), rel=1e-6)
+
+
+def test_test_on_is_a_checked_option():
+    from bench.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="test_on must be one of last, best"):
+        RunConfig(test_on="lowest")
