@@ -206,7 +206,8 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
     lines = []
     for task, group in results.groupby("task", sort=False):
         labels = list(dict.fromkeys(group["label"]))
-        lines += ["", f"**{task}** (test: cost in bits / bit errors per sequence, median over seeds)",
+        lines += ["", f"**{task}** (test: cost in bits / bit errors per sequence, medians over seeds; "
+                  "in brackets the lowest to the highest seed's bit errors)",
                   "", "| model | parameters | seeds | trained on | sequences to < 0.1 bit errors | "
                   + " | ".join(labels) + " |", "|---" * (5 + len(labels)) + "|"]
         for model, rows in group.groupby("variant", sort=False):
@@ -219,7 +220,9 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
             converge = (f"{seqs:,.0f} ({int(first['converged'])}/{int(first['seeds'])} seeds)"
                         if pd.notna(seqs) and seqs != float("inf") else
                         f"not reached ({int(first['converged'])}/{int(first['seeds'])} seeds)")
-            cells = [f"{r.cost_bits:.1f} / {r.bit_errors:.2f}" for r in rows.itertuples()]
+            cells = [f"{r.cost_bits:.1f} / {r.bit_errors:.2f}" + (
+                f" ({r.bit_errors_min:.2f}-{r.bit_errors_max:.2f})"
+                if r.bit_errors_min != r.bit_errors_max else "") for r in rows.itertuples()]
             lines.append(f"| {model} | {params:,} | {int(first['seeds'])} | "
                          f"{cfg.max_steps * cfg.batch_size:,} seq | {converge} | " + " | ".join(cells) + " |")
     return "\n".join(lines).strip() + "\n"
