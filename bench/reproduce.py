@@ -225,6 +225,11 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
                 if r.bit_errors_min != r.bit_errors_max else "") for r in rows.itertuples()]
             lines.append(f"| {model} | {params:,} | {int(first['seeds'])} | "
                          f"{cfg.max_steps * cfg.batch_size:,} seq | {converge} | " + " | ".join(cells) + " |")
+        if "optimal_cost_bits" in group and group["optimal_cost_bits"].notna().any():
+            # n-grams: the Bayesian optimal estimator on the same test sequences (cost only)
+            optimal = group.groupby("label", sort=False)["optimal_cost_bits"].median()
+            lines.append("| optimal estimator | | | | | "
+                         + " | ".join(f"{optimal[label]:.1f} / -" for label in labels) + " |")
     return "\n".join(lines).strip() + "\n"
 
 
