@@ -88,11 +88,17 @@ def select_tasks(runs: list[PlannedRun], tasks: list[str] | None) -> list[Planne
 
 def _train_in_worker(config: RunConfig, group: str, threads: int) -> float:
     """One run in a worker process of `--jobs` -> its minutes."""
+    import os
+
     import torch
 
     from .allocator import keep_freed_memory
     from .train import train
 
+    # W&B keeps its service's token in os.environ, and workers inherit the parent's: drop it, so
+    # each run gets its own service, which ends with the worker (a stopped worker's run would
+    # otherwise stay "in use" in the parent's service, and a rerun could not resume it)
+    os.environ.pop("WANDB_SERVICE", None)
     keep_freed_memory()
     torch.set_num_threads(threads)
     start = time.perf_counter()

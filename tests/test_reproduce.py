@@ -131,6 +131,12 @@ def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_
     import sys
     import time
 
+    import wandb
+
+    # a W&B service in this process (as after any in-process run) puts its token in os.environ,
+    # which subprocesses inherit: workers must not attach to it, or a killed worker's run stays
+    # "in use" there and the rerun fails
+    wandb.init(mode="offline", dir=str(tmp_path)).finish()
     plan = tiny_plan(tmp_path / "tiny.yaml")
     text = yaml.safe_load(plan.read_text())
     text["defaults"] |= {"max_steps": 200, "checkpoint_every": 10, "val_every": 100}  # cut short
