@@ -86,21 +86,10 @@ def select_tasks(runs: list[PlannedRun], tasks: list[str] | None) -> list[Planne
     return [r for r in runs if r.config.task in tasks]
 
 
-def _train_in_worker(config: RunConfig, group: str, threads: int) -> float:
-    """One run in a worker process of `--jobs` -> its minutes."""
-    import os
-
-    import torch
-
-    from .allocator import keep_freed_memory
+def train_timed(config: RunConfig, group: str) -> float:
+    """Train one run of the plan -> its minutes."""
     from .train import train
 
-    # W&B keeps its service's token in os.environ, and workers inherit the parent's: drop it, so
-    # each run gets its own service, which ends with the worker (a stopped worker's run would
-    # otherwise stay "in use" in the parent's service, and a rerun could not resume it)
-    os.environ.pop("WANDB_SERVICE", None)
-    keep_freed_memory()
-    torch.set_num_threads(threads)
     start = time.perf_counter()
     train(config, wandb_group=group, wandb_tags=("reproduce",))
     return (time.perf_counter() - start) / 60
@@ -116,12 +105,12 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
     failure ends the command. Interrupted (Ctrl-C, SIGTERM), the workers are stopped too: no run
     goes on writing behind a rerun (each resumes from its last checkpoint)."""
     import multiprocessing
-    import os
     import signal
     import threading
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    print(f"{jobs} runs at a time, {threads} torch thread(s) each", flush=True)
+    from .workers import core_share, start_worker
+
+    print(f"{jobs} runs at a time, {core_share(jobs)} torch thread(s) each", flush=True)
     failures: list[str] = []
 
     def done(prefix: str):
@@ -136,10 +125,10 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     # spawn: a fresh interpreter per run (torch and W&B do not survive fork safely)
-    pool = multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1)
+    pool = multiprocessing.get_context("spawn").Pool(jobs, start_worker, (jobs,), maxtasksperchild=1)
     try:
         for prefix, run in pending:
-            pool.apply_async(_train_in_worker, (run.config, group, threads),
+            pool.apply_async(train_timed, (run.config, group),
                              callback=done(prefix), error_callback=failed(prefix))
             print(f"{prefix}: queued", flush=True)
         pool.close()
@@ -160,8 +149,6 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
               tasks: list[str] | None = None, jobs: int = 1) -> int:
     """Train every run of the plan (of `tasks`) not finished yet, `jobs` at a time, then write
     the report of all the plan's runs found under `out`."""
-    from .train import train
-
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
     plan = load_plan(plan_name)
@@ -181,9 +168,7 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
     else:
         for prefix, run in pending:
             print(f"{prefix}: training", flush=True)
-            start = time.perf_counter()
-            train(run.config, wandb_group=group, wandb_tags=("reproduce",))
-            print(f"{prefix}: finished in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+            print(f"{prefix}: finished in {train_timed(run.config, group):.1f} min", flush=True)
     if report_out is not None:
         from reports.command import build_report
 

@@ -178,9 +178,9 @@ def work(sweep: Sweep) -> int:
 
 def _worker_process(sweep: Sweep, workers: int, parent: int) -> None:
     _die_with(parent)
-    import torch
+    from bench.workers import start_worker
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))  # share the cores
+    start_worker(workers)
     work(sweep)
 
 
