@@ -187,8 +187,8 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
 
 
 def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
-    """The README's results table: per task and model, parameters, budget, sequences to
-    converge, and test cost / bit errors per test shape (medians over seeds, from the report)."""
+    """The README's results table: per task and model, parameters, budget, recipe (optimizer,
+    learning rate, batch), sequences to converge, and test cost / bit errors per test shape (medians over seeds, from the report)."""
     import pandas as pd
 
     from models.registry import build_model
@@ -199,8 +199,8 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
         labels = list(dict.fromkeys(group["label"]))
         lines += ["", f"**{task}** (test: cost in bits / bit errors per sequence, medians over seeds; "
                   "in brackets the lowest to the highest seed's bit errors)",
-                  "", "| model | parameters | seeds | trained on | sequences to < 0.1 bit errors | "
-                  + " | ".join(labels) + " |", "|---" * (5 + len(labels)) + "|"]
+                  "", "| model | parameters | seeds | trained on | recipe | sequences to < 0.1 bit errors | "
+                  + " | ".join(labels) + " |", "|---" * (6 + len(labels)) + "|"]
         for model, rows in group.groupby("variant", sort=False):
             cfg = next(r.config.resolved() for r in runs if (r.config.task, r.config.model) == (task, model))
             system_sizes = _sizes(task, cfg)
@@ -214,12 +214,14 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
             cells = [f"{r.cost_bits:.1f} / {r.bit_errors:.2f}" + (
                 f" ({r.bit_errors_min:.2f}-{r.bit_errors_max:.2f})"
                 if r.bit_errors_min != r.bit_errors_max else "") for r in rows.itertuples()]
+            recipe = f"{cfg.optimizer} {cfg.lr:g}, batch {cfg.batch_size}"
             lines.append(f"| {model} | {params:,} | {int(first['seeds'])} | "
-                         f"{cfg.max_steps * cfg.batch_size:,} seq | {converge} | " + " | ".join(cells) + " |")
+                         f"{cfg.max_steps * cfg.batch_size:,} seq | {recipe} | {converge} | "
+                         + " | ".join(cells) + " |")
         if "optimal_cost_bits" in group and group["optimal_cost_bits"].notna().any():
             # n-grams: the Bayesian optimal estimator on the same test sequences (cost only)
             optimal = group.groupby("label", sort=False)["optimal_cost_bits"].median()
-            lines.append("| optimal estimator | | | | | "
+            lines.append("| optimal estimator | | | | | | "
                          + " | ".join(f"{optimal[label]:.1f} / -" for label in labels) + " |")
     return "\n".join(lines).strip() + "\n"
 

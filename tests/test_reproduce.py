@@ -76,7 +76,7 @@ def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, ca
     assert (tmp_path / "report" / "index.html").exists()
     table = (tmp_path / "report" / "results.md").read_text()
     assert "**copy**" in table and "**associative_recall**" in table
-    assert "| ntm-ff | " in table and "| len_005 | len_008 |" in table and "16 seq" in table
+    assert "| ntm-ff | " in table and "| len_005 | len_008 |" in table and "| 16 seq | adam 0.01, batch 4 |" in table
 
     assert main(argv) == 0
     out = capsys.readouterr().out
