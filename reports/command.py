@@ -2,6 +2,7 @@
 
     OUT/table.csv            tidy: one row per run and (split, step) or test shape (or .parquet)
     OUT/results.csv          per task, variant and test shape: seeds, convergence, test cost
+    OUT/end_marker.csv       repeat copy: when each run emits its end marker (reports/end_marker.py)
     OUT/sweep_trials.csv     one row per trial (with --study)
     OUT/figures/NAME.png|pdf learning_curves, generalization, outputs_TASK, memory_TASK,
                              sweep_history, sweep_importance
@@ -132,6 +133,16 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
         more, more_notes = run_figures(collection, figures_dir, shapes)
         figures += more
         notes += more_notes
+        if (collection.runs["task"] == "repeat_copy").any():
+            from .end_marker import end_marker_table
+
+            markers, marker_notes = end_marker_table(collection.runs)
+            notes += marker_notes
+            if not markers.empty:
+                write_csv(root / "end_marker.csv", markers)
+                files.append("end_marker.csv")
+                tables["repeat_copy: the end marker (marker_copies: median copies early (-) "
+                       "or late (+) when it first fires)"] = markers.round(2)
         sources.append(f"{len(collection.runs)} runs "
                        f"({', '.join(sorted(collection.runs['task'].unique()))})")
     if loaded:

@@ -324,3 +324,8 @@ def test_every_task_gets_its_figures(tmp_path) -> None:
     assert set(results.loc["repeat_copy"]["size"]) == {6.0}  # 3x2 and 2x3: same size, two rows
     assert results.loc[("ngrams", "len_0020"), "optimal_cost_bits"] > 0
     assert results.loc[("priority_sort", "in_006_out_004"), "size"] == 6
+    # repeat copy's end-marker table: the largest training shape, then each test shape
+    markers = pd.read_csv(report.out / "end_marker.csv")
+    assert list(markers["label"]) == ["len_002_rep_02", "len_003_rep_02", "len_002_rep_03"]
+    assert markers[["data_errors", "marker_errors", "never"]].notna().all().all()
+    assert "repeat_copy: the end marker" in (report.out / "summary.md").read_text()
