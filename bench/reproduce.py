@@ -188,7 +188,8 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
 
 def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
     """The README's results table: per task and model, parameters, budget, recipe (optimizer,
-    learning rate, batch), sequences to converge, and test cost / bit errors per test shape (medians over seeds, from the report)."""
+    learning rate, batch), sequences to converge, and test cost / bit errors per test shape
+    (medians over seeds, from the report)."""
     import pandas as pd
 
     from models.registry import build_model

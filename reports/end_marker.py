@@ -30,15 +30,16 @@ COLUMNS = ["task", "variant", "seed", "label", "length", "repeats", "data_errors
            "marker_copies", "never"]
 
 
-def marker_stats(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, length: int,
-                 repeats: int) -> dict[str, float]:
-    """outputs (B, T, O) probabilities, targets (B, T, O), mask (B, T) of one repeat-copy shape."""
+def marker_stats(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray,
+                 length: int) -> dict[str, float]:
+    """outputs (B, T, O) probabilities, targets (B, T, O), mask (B, T) of one repeat-copy shape
+    whose input is `length` vectors long (one copy)."""
     wrong = ((outputs > 0.5) != (targets > 0.5)) & mask[..., None]  # (B, T, O)
     fires = (outputs[..., -1] > 0.5) & mask  # (B, T): the end-marker channel, scored steps only
-    target_step = length + 2 + length * repeats  # the last step (shared/TASKS.md)
+    target_step = targets[..., -1].argmax(axis=1)  # (B,) where the targets put the marker
     fired = fires.any(axis=1)  # (B,)
     first = np.where(fired, fires.argmax(axis=1), -1)  # (B,) first firing step, -1: never
-    copies = (first[fired] - target_step) / length
+    copies = (first[fired] - target_step[fired]) / length
     return {
         "data_errors": float(wrong[..., :-1].sum(axis=(1, 2)).mean()),
         "marker_errors": float(wrong[..., -1].sum(axis=1).mean()),
@@ -70,7 +71,7 @@ def end_marker_table(runs: pd.DataFrame, sequences: int = 100) -> tuple[pd.DataF
             batch = task.sample(generator, sequences, **shape)
             outputs = predict_arrays(system, batch["inputs"])["outputs"]
             stats = marker_stats(outputs, batch["targets"].numpy(), batch["mask"].numpy(),
-                                 shape["length"], shape["repeats"])
+                                 shape["length"])
             rows.append({"task": "repeat_copy", "variant": run["variant"], "seed": run["seed"],
                          "label": label, **shape, **stats})
     return pd.DataFrame(rows, columns=COLUMNS), notes
