@@ -45,21 +45,46 @@ class RunLock:
 
 
 def claim_config(cfg: RunConfig, write: bool) -> None:
-    """Write DIR/config.yaml, or check that the one there is this run's (a resume)."""
+    """Write DIR/config.yaml, or check that the one there is this run's (a resume). A config
+    that differs only in a larger `max_steps` extends the run: it resumes from its last
+    checkpoint and trains on, as if it had been given that budget from the start."""
     config_file = cfg.run_dir / "config.yaml"
+    current = cfg.to_dict()
     if config_file.exists():
         try:
             previous = yaml.safe_load(config_file.read_text()) or {}
         except yaml.YAMLError:
             previous = {}
-        if previous != cfg.to_dict():
-            changed = sorted(k for k in cfg.to_dict() if previous.get(k) != cfg.to_dict()[k])
-            raise ConfigError(
-                f"{cfg.run_dir} holds a run with another config (differs in {', '.join(changed)}); "
-                f"choose another --out or delete that folder"
-            )
+        if previous == current:
+            return
+        changed = sorted(k for k in {*current, *previous} if previous.get(k) != current.get(k))
+        if changed == ["max_steps"] and isinstance(previous["max_steps"], int):
+            if current["max_steps"] < previous["max_steps"]:
+                raise ConfigError(
+                    f"{cfg.run_dir} holds a run of max_steps {previous['max_steps']}; a budget can "
+                    f"only grow (got {current['max_steps']}): choose another --out for a shorter run"
+                )
+            if write:
+                extend_budget(cfg, previous["max_steps"])
+            return
+        raise ConfigError(
+            f"{cfg.run_dir} holds a run with another config (differs in {', '.join(changed)}); "
+            f"choose another --out or delete that folder"
+        )
     elif write:
-        write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        write_text(config_file, yaml.safe_dump(current, sort_keys=False))
+
+
+def extend_budget(cfg: RunConfig, previous_steps: int) -> None:
+    """Raise the run's recorded budget to `cfg.max_steps`. The test of the shorter budget is kept
+    as test_metrics.max_steps-<previous>.csv; it is set aside before the config changes, so a kill
+    in between never leaves a test that seems to be of the longer run."""
+    tested = cfg.run_dir / "test_metrics.csv"
+    if tested.exists():
+        os.replace(tested, tested.with_name(f"test_metrics.max_steps-{previous_steps}.csv"))
+    write_text(cfg.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    print(f"{cfg.run_dir}: budget raised from {previous_steps} to {cfg.max_steps} steps; "
+          f"training on from its last checkpoint", flush=True)
 
 
 def is_rank_zero() -> bool:

@@ -8,7 +8,8 @@ Run folder layout (`--out DIR`; unnamed runs get a unique `runs/<task>-<model>-s
     DIR/wandb/                 the W&B run (offline unless WANDB_MODE=online; resumed under one id)
     DIR/test_metrics.csv       one row per generalization shape
 
-Rerunning the same command with the same `--out` resumes from `last.ckpt`.
+Rerunning the same command with the same `--out` resumes from `last.ckpt`; rerunning it with a
+larger `max_steps` extends the run from there (the shorter budget's test is kept beside it).
 """
 
 from __future__ import annotations
@@ -45,13 +46,21 @@ class RunResult:
 
 
 class FinalCheckpoint(pl.Callback):
-    """Save `last.ckpt` when training ends, also between two periodic checkpoints."""
+    """`last.ckpt` at the end of training, also between two periodic checkpoints. It is saved
+    after the last step's batch, where the periodic ones are, not at the end of training: a run
+    extended to a larger `max_steps` then resumes as from an interruption (from an end-of-training
+    checkpoint Lightning starts a new epoch and logs every later step one higher)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
+        if trainer.global_step < trainer.max_steps:  # stopped early
+            trainer.save_checkpoint(self.path)
 
 
 def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:

@@ -1,4 +1,4 @@
-"""Reliability: kill and resume, determinism, concurrent runs, bad input that writes nothing."""
+"""Reliability: kill and resume, a raised budget, determinism, concurrent runs, bad input that writes nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from bench.cli import main
+from bench.config import ConfigError
 from bench.train import train
 
 NTMBENCH = str(Path(sys.executable).parent / "ntmbench")
@@ -86,6 +87,39 @@ def test_same_seed_gives_bit_identical_metrics(tmp_path: Path, tiny_config) -> N
     train(tiny_config(tmp_path / "c", max_steps=12, val_every=4, seed=1))
     c = pd.read_csv(tmp_path / "c/csv/metrics.csv")
     assert not a["val/cost_bits"].dropna().equals(c["val/cost_bits"].dropna())
+
+
+def test_a_raised_budget_extends_the_run_to_the_uninterrupted_result(tmp_path: Path, tiny_config) -> None:
+    # 6 is no multiple of checkpoint_every: the run resumes from its end-of-training checkpoint
+    train(tiny_config(tmp_path / "run", max_steps=6, val_every=3, checkpoint_every=4))
+    short_test = (tmp_path / "run" / "test_metrics.csv").read_text()
+    train(tiny_config(tmp_path / "run", max_steps=12, val_every=3, checkpoint_every=4))
+    train(tiny_config(tmp_path / "whole", max_steps=12, val_every=3, checkpoint_every=4))
+
+    # the extended run is the run that had the larger budget from the start
+    extended = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    whole = torch.load(tmp_path / "whole/checkpoints/last.ckpt", weights_only=False)
+    assert extended["global_step"] == whole["global_step"] == 12
+    for name, value in whole["state_dict"].items():
+        assert torch.equal(extended["state_dict"][name], value), name
+    a, b = (pd.read_csv(tmp_path / d / "test_metrics.csv") for d in ("run", "whole"))
+    assert a["cost_bits"].tolist() == b["cost_bits"].tolist()
+    va, vb = (pd.read_csv(tmp_path / d / "csv/metrics.csv").dropna(subset=["val/cost_bits"])
+              for d in ("run", "whole"))
+    assert va["step"].tolist() == vb["step"].tolist() == [2, 5, 8, 11]
+    assert va["val/cost_bits"].tolist() == vb["val/cost_bits"].tolist()
+    # the config says what was trained; the shorter budget's test is kept beside it
+    assert yaml.safe_load((tmp_path / "run/config.yaml").read_text())["max_steps"] == 12
+    assert (tmp_path / "run/test_metrics.max_steps-6.csv").read_text() == short_test
+
+
+def test_a_lowered_budget_is_refused_and_changes_nothing(tmp_path: Path, tiny_config) -> None:
+    train(tiny_config(tmp_path / "run", max_steps=6, val_every=3))
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="a budget can only grow .*choose another --out"):
+        train(tiny_config(tmp_path / "run", max_steps=3, val_every=3))
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert after == before
 
 
 def test_concurrent_runs_get_their_own_folders(tmp_path: Path, tiny_config) -> None:
