@@ -29,6 +29,15 @@ def test_shipped_plans_build_every_run(name: str, tmp_path: Path) -> None:
         assert {(c.task, c.model) for c in configs} == {("copy", "ntm"), ("copy", "lstm")}
 
 
+def test_a_plan_trains_seed_by_seed(tmp_path: Path) -> None:
+    runs = planned_runs(load_plan(str(tiny_plan(tmp_path / "tiny.yaml"))), tmp_path, {})
+    assert [(r.config.task, r.config.seed, r.config.model) for r in runs] == [
+        ("copy", 0, "lstm"), ("copy", 0, "ntm"), ("copy", 0, "ntm-ff"),  # the plan's model order
+        ("copy", 1, "lstm"), ("copy", 1, "ntm"), ("copy", 1, "ntm-ff"),
+        ("associative_recall", 0, "lstm"), ("associative_recall", 0, "ntm"),
+        ("associative_recall", 0, "ntm-ff")]
+
+
 def test_bad_plans_are_one_line_errors(tmp_path: Path, capsys) -> None:
     with pytest.raises(ConfigError, match="no plan 'nope'; choose one of: paper, quick"):
         load_plan("nope")
