@@ -6,7 +6,8 @@
 
 `collect(["runs"])` gives a `Collection`:
 
-    runs   one row per run:   run, task, model, variant, seed, batch_size, ..., checkpoint
+    runs   one row per run:   run, task, model, variant, seed, batch_size, ..., checkpoint, tested
+           (checkpoint: the one its test scored, best.ckpt or last.ckpt as `tested` says)
     table  one row per run and (split, step) or test shape, every metric a column:
            run task model variant seed split step sequences label size length ... cost_bits ...
            r0  copy ntm   ntm     0    val   2    12        NaN   NaN  NaN    ... 15.9
@@ -260,9 +261,20 @@ def read_local_run(path: Path, root: Path) -> tuple[str, dict[str, Any], pd.Data
     except (OSError, ValueError):  # damaged: rebuilt from the test columns of metrics.csv
         tests = None
     name = path.name if path == root else str(path.relative_to(root))
-    checkpoint = path / "checkpoints" / "last.ckpt"
-    info = {"source": str(path), "checkpoint": str(checkpoint) if checkpoint.is_file() else ""}
+    checkpoint, tested = tested_checkpoint(path, config)
+    info = {"source": str(path), "checkpoint": str(checkpoint) if checkpoint.is_file() else "",
+            "tested": tested}
     return name, config, run_frames(name, config, metrics, tests), info
+
+
+def tested_checkpoint(path: Path, config: dict[str, Any]) -> tuple[Path, str]:
+    """The checkpoint a run's test scored, and which it is: best.ckpt (the lowest validation
+    cost) for a run with `test_on: best` that has one, else last.ckpt. The report's figures and
+    tables of one checkpoint show that one, so they agree with the test rows."""
+    best = path / "checkpoints" / "best.ckpt"
+    if config.get("test_on") == "best" and best.is_file():
+        return best, "best"
+    return path / "checkpoints" / "last.ckpt", "last"
 
 
 def local_records(roots: Sequence[str | Path]) -> tuple[list[Record], list[str]]:
@@ -308,7 +320,7 @@ def wandb_records(project: str, api: Any = None) -> tuple[list[Record], list[str
             notes.append(f"skipped W&B run {run.name}: no history")
             continue
         name = f"wandb:{run.name}"
-        info = {"source": f"wandb:{project}/{run.id}", "checkpoint": ""}
+        info = {"source": f"wandb:{project}/{run.id}", "checkpoint": "", "tested": ""}
         records.append((name, config, run_frames(name, config, history, None), info))
     return records, notes
 

@@ -2,8 +2,8 @@
 
 The paper's NTM generalizes to more repeats than it was trained on but "fails to predict the end
 marker" there, emitting it late or after every copy past the training range. Bit errors alone do
-not show that, so for every repeat-copy run with a checkpoint (the one its test scored:
-best.ckpt when there is one, else last.ckpt), on the largest training shape and every test shape,
+not show that, so for every repeat-copy run with a checkpoint (the one its test scored, as the
+report collects it: reports/collect.py), on the largest training shape and every test shape,
 `sequences` fresh sequences each:
 
     data_errors    bit errors per sequence on the data channels (0..W-1)
@@ -16,7 +16,6 @@ best.ckpt when there is one, else last.ckpt), on the largest training shape and 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,18 +47,13 @@ def marker_stats(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray,
     }
 
 
-def tested_checkpoint(last: str) -> Path:
-    best = Path(last).with_name("best.ckpt")
-    return best if best.is_file() else Path(last)
-
-
 def end_marker_table(runs: pd.DataFrame, sequences: int = 100) -> tuple[pd.DataFrame, list[str]]:
     """One row per repeat-copy run (with a checkpoint) and test shape; notes for runs skipped."""
     rows, notes = [], []
     chosen = runs[(runs["task"] == "repeat_copy") & (runs["checkpoint"] != "")]
     for _, run in chosen.sort_values(["variant", "seed"]).iterrows():
         try:
-            system = load_system(str(tested_checkpoint(run["checkpoint"])))
+            system = load_system(run["checkpoint"])
         except RunError as error:
             notes.append(f"no end-marker row for {run['run']}: {error}")
             continue

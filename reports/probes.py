@@ -1,9 +1,10 @@
 """A checkpoint run on a few test sequences, for the figures that show one run's behaviour
 (outputs vs targets, memory use). The forward pass is `ntmbench predict`'s own.
 
-Which run: per task and variant, the seed whose final validation cost is the median of its seeds
-(the lower median for an even count), so the picture is typical rather than the best seed; the
-figure says which seed it is and of how many.
+Which run: per task and variant, the seed whose validation cost at its tested checkpoint (the
+lowest for a run tested on best.ckpt, else the final) is the median of its seeds (the lower median
+for an even count), so the picture is typical rather than the best seed; the figure says which
+seed it is and of how many. The checkpoint is the one the run's test scored.
 """
 
 from __future__ import annotations
@@ -36,20 +37,24 @@ class Probe:
     def who(self) -> str:
         if self.seeds == 1:
             return f"{self.variant}, seed {self.seed} (its only seed)"
-        return f"{self.variant}, seed {self.seed} (median of {self.seeds} seeds by final val cost)"
+        return f"{self.variant}, seed {self.seed} (median of {self.seeds} seeds by tested val cost)"
 
 
 def representative(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, variant), the run with the median final validation cost among its seeds."""
-    val = table[table["split"] == "val"].dropna(subset=["cost_bits"])
-    final = val.sort_values("step").groupby("run")["cost_bits"].last()
+    """Per (task, variant), the run with the median validation cost at its tested checkpoint
+    among its seeds."""
+    val = table[table["split"] == "val"].dropna(subset=["cost_bits"]).sort_values("step")
+    by_run = val.groupby("run")["cost_bits"]
+    final, lowest = by_run.last(), by_run.min()
     picked = []
     for _, group in runs.groupby(["task", "variant"], sort=True):
         with_ckpt = group[group["checkpoint"] != ""].copy()
         if with_ckpt.empty:
             continue
-        with_ckpt["final"] = with_ckpt["run"].map(final).fillna(np.inf)
-        ordered = with_ckpt.sort_values(["final", "seed"], kind="stable")
+        cost = np.where(with_ckpt["tested"] == "best", with_ckpt["run"].map(lowest),
+                        with_ckpt["run"].map(final))
+        with_ckpt["cost"] = pd.Series(cost, index=with_ckpt.index).fillna(np.inf)
+        ordered = with_ckpt.sort_values(["cost", "seed"], kind="stable")
         row = ordered.iloc[(len(ordered) - 1) // 2].copy()
         row["seeds"] = group["seed"].nunique()
         picked.append(row)

@@ -24,6 +24,7 @@ from reports.collect import TABLE_COLUMNS, collect, variants
 from reports.command import build_report
 from reports.converge import median_with_never, sequences_to_converge
 from reports.curves import on_common_grid
+from reports.probes import representative
 from reports.results import results_table
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -117,6 +118,26 @@ def test_only_seeds_are_aggregated_as_seeds() -> None:
     configs = [base, {**base, "seed": 1}, {**base, "model_options": {"heads": 2}},
                {**base, "model": "lstm"}]
     assert variants(configs) == ["ntm (heads=1)", "ntm (heads=1)", "ntm (heads=2)", "lstm"]
+
+
+def test_figures_show_the_checkpoint_the_test_scored(tmp_path) -> None:
+    train(tiny(tmp_path / "best", max_steps=12, val_every=3, test_on="best"))
+    train(tiny(tmp_path / "last", max_steps=12, val_every=3))
+    runs = collect([tmp_path]).runs.set_index("run")
+    assert runs.loc["best", "checkpoint"] == str(tmp_path / "best/checkpoints/best.ckpt")
+    assert runs.loc["last", "checkpoint"] == str(tmp_path / "last/checkpoints/last.ckpt")
+    assert runs["tested"].to_dict() == {"best": "best", "last": "last"}
+
+
+@pytest.mark.parametrize("tested, seed", [("last", 2), ("best", 0)])
+def test_the_figures_seed_is_the_median_by_its_tested_checkpoints_cost(tested, seed) -> None:
+    curves = {0: [5.0, 1.0], 1: [0.5, 3.0], 2: [2.0, 2.0]}  # final 1, 3, 2; lowest 1, 0.5, 2
+    runs = pd.DataFrame([{"run": f"r{s}", "task": "copy", "variant": "ntm", "seed": s,
+                          "checkpoint": f"r{s}.ckpt", "tested": tested} for s in curves])
+    table = pd.DataFrame([{"run": f"r{s}", "split": "val", "step": step, "cost_bits": cost}
+                          for s, costs in curves.items() for step, cost in enumerate(costs)])
+    picked = representative(runs, table)
+    assert picked["seed"].tolist() == [seed] and picked["seeds"].tolist() == [3]
 
 
 def test_tidy_table_has_a_row_per_run_step_and_length(made, report) -> None:
