@@ -134,6 +134,8 @@ def build_parser() -> Parser:
     p.add_argument("--accelerator", help="cpu, gpu or auto (default: the plan's, cpu)")
     p.add_argument("--strategy", help="e.g. ddp")
     p.add_argument("--tasks", help="only these of the plan's tasks, comma-separated (e.g. copy,ngrams)")
+    p.add_argument("--models", help="only these of the plan's models, comma-separated (e.g. ntm,ntm-ff)")
+    p.add_argument("--seeds", help="only these of the plan's seeds, comma-separated (e.g. 0,1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at a time, each in its own process with cores/jobs threads")
 
@@ -193,8 +195,10 @@ def dispatch(args: argparse.Namespace) -> int:
         overrides = {k: getattr(args, k) for k in ("devices", "accelerator", "strategy")
                      if getattr(args, k) is not None}
         report = None if args.no_report else Path(args.report or f"reports/{load_plan(args.plan)['name']}")
-        tasks = None if args.tasks is None else [t.strip() for t in args.tasks.split(",") if t.strip()]
-        return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, jobs=args.jobs)
+        tasks, models, seeds = (None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+                                for value in (args.tasks, args.models, args.seeds))
+        return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, jobs=args.jobs,
+                         models=models, seeds=seeds)
     if args.command == "train":
         from .train_command import train_command
 

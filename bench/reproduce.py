@@ -78,16 +78,23 @@ def planned_runs(plan: dict[str, Any], out: Path, overrides: dict[str, Any]) -> 
     return runs
 
 
-def select_tasks(runs: list[PlannedRun], tasks: list[str] | None) -> list[PlannedRun]:
-    """The runs of `tasks` only (None: every run); a task the plan lacks is an error."""
-    if tasks is None:
-        return runs
-    known = list(dict.fromkeys(r.config.task for r in runs))
-    unknown = [t for t in tasks if t not in known]
-    if unknown or not tasks:
-        raise ConfigError(f"--tasks {','.join(unknown) or repr('')}: not in this plan; choose from: "
-                          f"{', '.join(known)}")
-    return [r for r in runs if r.config.task in tasks]
+def select(runs: list[PlannedRun], tasks: list[str] | None = None, models: list[str] | None = None,
+           seeds: list[str] | None = None) -> list[PlannedRun]:
+    """The runs of the given tasks, models and seeds only (None: every one the plan has); a name
+    or seed the plan lacks is an error."""
+    def pick(runs: list[PlannedRun], flag: str, wanted: list[str] | None, of) -> list[PlannedRun]:
+        if wanted is None:
+            return runs
+        known = list(dict.fromkeys(str(of(r.config)) for r in runs))
+        unknown = [w for w in wanted if w not in known]
+        if unknown or not wanted:
+            raise ConfigError(f"--{flag} {','.join(unknown) or repr('')}: not in this plan; choose "
+                              f"from: {', '.join(known)}")
+        return [r for r in runs if str(of(r.config)) in wanted]
+
+    runs = pick(runs, "tasks", tasks, lambda c: c.task)
+    runs = pick(runs, "models", models, lambda c: c.model)
+    return pick(runs, "seeds", seeds, lambda c: c.seed)
 
 
 def train_timed(config: RunConfig, group: str) -> float:
@@ -150,14 +157,15 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
 
 
 def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dict[str, Any],
-              tasks: list[str] | None = None, jobs: int = 1) -> int:
-    """Train every run of the plan (of `tasks`) not finished yet, `jobs` at a time, then write
-    the report of all the plan's runs found under `out`."""
+              tasks: list[str] | None = None, jobs: int = 1, models: list[str] | None = None,
+              seeds: list[str] | None = None) -> int:
+    """Train every run of the plan (of `tasks`, `models` and `seeds`) not finished yet, `jobs` at
+    a time, then write the report of all the plan's runs found under `out`."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
     plan = load_plan(plan_name)
     every = planned_runs(plan, out, overrides)
-    runs = select_tasks(every, tasks)
+    runs = select(every, tasks, models, seeds)
     group = f"reproduce-{plan['name']}"
     print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
     pending = []

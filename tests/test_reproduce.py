@@ -11,7 +11,7 @@ import yaml
 
 from bench.cli import main
 from bench.config import ConfigError
-from bench.reproduce import load_plan, planned_runs
+from bench.reproduce import load_plan, planned_runs, select
 from datamodules.registry import TASKS
 from models.registry import MODELS
 
@@ -108,8 +108,20 @@ def test_tasks_and_jobs_pick_and_parallelize_runs(tmp_path: Path, capsys) -> Non
     assert capsys.readouterr().out.count("done already, skipped") == 3
 
 
+def test_tasks_models_and_seeds_pick_runs(tmp_path: Path) -> None:
+    runs = planned_runs(load_plan(str(tiny_plan(tmp_path / "tiny.yaml"))), tmp_path, {})
+    picked = select(runs, tasks=["copy"], models=["ntm", "lstm"], seeds=["1"])
+    assert [(r.config.task, r.config.seed, r.config.model) for r in picked] == [
+        ("copy", 1, "lstm"), ("copy", 1, "ntm")]
+    assert select(runs) == runs
+    assert [r.config.task for r in select(runs, seeds=["1"])] == ["copy"] * 3
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--tasks", "copy,sorting"], "--tasks sorting: not in this plan; choose from: copy, associative_recall"),
+    (["--models", "ntm,gru"], "--models gru: not in this plan; choose from: lstm, ntm, ntm-ff"),
+    (["--tasks", "associative_recall", "--seeds", "1"], "--seeds 1: not in this plan; choose from: 0"),
+    (["--seeds", ","], "--seeds '': not in this plan; choose from: 0, 1"),
     (["--jobs", "0"], "--jobs must be >= 1 (got 0)"),
 ])
 def test_bad_tasks_or_jobs_are_one_line_errors(flags, message, tmp_path: Path, capsys) -> None:
