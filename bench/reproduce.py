@@ -64,9 +64,7 @@ def load_plan(name: str) -> dict[str, Any]:
 def planned_runs(plan: dict[str, Any], out: Path, overrides: dict[str, Any]) -> list[PlannedRun]:
     """Every run of the plan as a full RunConfig (validated now, before anything runs), in the
     order they train: per task, seed by seed, every model of a seed before the next seed. A plan
-    stopped part way then holds whole comparisons (all models at its first seeds), and under
-    --jobs a task's slow model (the paper's 5.3M-parameter repeat-copy LSTM, which is bound by
-    memory bandwidth and runs at half speed beside itself) trains beside the quicker ones."""
+    stopped part way then holds whole comparisons (all models at its first seeds)."""
     runs = []
     for experiment in plan["experiments"]:
         for seed in experiment["seeds"]:
