@@ -17,6 +17,11 @@ class UsageError(ValueError):
     """Bad command-line input."""
 
 
+def comma_list(text: str) -> list[str]:
+    """'a, b,,c' -> ['a', 'b', 'c']: the comma lists of --tasks, --models, --seeds and --only."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line naming the valid options."""
 
@@ -195,7 +200,7 @@ def dispatch(args: argparse.Namespace) -> int:
         overrides = {k: getattr(args, k) for k in ("devices", "accelerator", "strategy")
                      if getattr(args, k) is not None}
         report = None if args.no_report else Path(args.report or f"reports/{load_plan(args.plan)['name']}")
-        tasks, models, seeds = (None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+        tasks, models, seeds = (None if value is None else comma_list(value)
                                 for value in (args.tasks, args.models, args.seeds))
         return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, jobs=args.jobs,
                          models=models, seeds=seeds)

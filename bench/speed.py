@@ -197,9 +197,9 @@ def data_table(df: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------- the command
 def parse_sections(text: str) -> list[str]:
-    from .cli import UsageError
+    from .cli import UsageError, comma_list
 
-    chosen = [s.strip() for s in text.split(",") if s.strip()]
+    chosen = comma_list(text)
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown or not chosen:
         raise UsageError(f"unknown section {', '.join(unknown) or repr(text)}; choose from: "
@@ -249,7 +249,7 @@ def write_tables(out: Path, info: dict) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from .cli import UsageError
+    from .cli import UsageError, comma_list
 
     sections = parse_sections(args.only)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
@@ -288,7 +288,7 @@ def bench_command(args: argparse.Namespace) -> int:
                 from .speed_convergence import convergence_section
 
                 torch.set_num_threads(cores)  # convergence_section sets its own (1 per run)
-                seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+                seeds = [int(s) for s in comma_list(args.seeds)]
                 df = convergence_section(seeds, quick=args.quick)
             write_csv(out / TABLES[section][0], df)
             runs[section] = start | {"load_average_end": list(os.getloadavg())}
