@@ -173,12 +173,16 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
             print(f"{prefix}: done already, skipped")
         else:
             pending.append((prefix, run))
-    if jobs > 1 and len(pending) > 1:
-        train_parallel(pending, group, jobs)
-    else:
-        for prefix, run in pending:
-            print(f"{prefix}: training", flush=True)
-            print(f"{prefix}: finished in {train_timed(run.config, group):.1f} min", flush=True)
+    try:
+        if jobs > 1 and len(pending) > 1:
+            train_parallel(pending, group, jobs)
+        else:
+            for prefix, run in pending:
+                print(f"{prefix}: training", flush=True)
+                print(f"{prefix}: finished in {train_timed(run.config, group):.1f} min", flush=True)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM; Lightning turns Ctrl-C into exit(1)
+        raise RunError("interrupted; rerun the same command to go on (finished runs are kept, "
+                       "the others resume from their last checkpoint)") from None
     if report_out is not None:
         from reports.command import build_report
 

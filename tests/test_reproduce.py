@@ -174,7 +174,10 @@ def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_
     assert len(workers) >= 2
     tree = workers | {pid for worker in workers for pid in children(worker)}  # + their W&B services
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) != 0
+    assert proc.wait(timeout=60) == 2
+    assert proc.stdout.read().rstrip().endswith(  # one line, no traceback
+        "\nntmbench: error: interrupted; rerun the same command to go on (finished runs are kept, "
+        "the others resume from their last checkpoint)")
 
     def running(pid: int) -> bool:
         try:
