@@ -72,7 +72,12 @@ def claim_config(cfg: RunConfig, write: bool) -> None:
             f"choose another --out or delete that folder"
         )
     elif write:
-        write_text(config_file, yaml.safe_dump(current, sort_keys=False))
+        write_config(cfg)
+
+
+def write_config(cfg: RunConfig) -> None:
+    """DIR/config.yaml: the run's whole config, in the order of its fields (written atomically)."""
+    write_text(cfg.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def extend_budget(cfg: RunConfig, previous_steps: int) -> None:
@@ -82,7 +87,7 @@ def extend_budget(cfg: RunConfig, previous_steps: int) -> None:
     tested = cfg.run_dir / "test_metrics.csv"
     if tested.exists():
         os.replace(tested, tested.with_name(f"test_metrics.max_steps-{previous_steps}.csv"))
-    write_text(cfg.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_config(cfg)
     print(f"{cfg.run_dir}: budget raised from {previous_steps} to {cfg.max_steps} steps; "
           f"training on from its last checkpoint", flush=True)
 
