@@ -215,7 +215,7 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
         lines += ["", f"**{task}** (test: cost in bits / bit errors per sequence, medians over seeds; "
                   "in brackets the lowest to the highest seed's bit errors)",
                   "", "| model | parameters | seeds | trained on | recipe | sequences to < 0.1 bit errors | "
-                  + " | ".join(labels) + " |", "|---" * (6 + len(labels)) + "|"]
+                  "validation cost, last | " + " | ".join(labels) + " |", "|---" * (7 + len(labels)) + "|"]
         for model, rows in group.groupby("variant", sort=False):
             cfg = next(r.config.resolved() for r in runs if (r.config.task, r.config.model) == (task, model))
             system_sizes = _sizes(task, cfg)
@@ -232,13 +232,31 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
             recipe = f"{cfg.optimizer} {cfg.lr:g}, batch {cfg.batch_size}"
             lines.append(f"| {model} | {params:,} | {int(first['seeds'])} | "
                          f"{cfg.max_steps * cfg.batch_size:,} seq | {recipe} | {converge} | "
-                         + " | ".join(cells) + " |")
+                         f"{_val_cost(first)} | " + " | ".join(cells) + " |")
         if "optimal_cost_bits" in group and group["optimal_cost_bits"].notna().any():
             # n-grams: the Bayesian optimal estimator on the same test sequences (cost only)
             optimal = group.groupby("label", sort=False)["optimal_cost_bits"].median()
-            lines.append("| optimal estimator | | | | | | "
+            lines.append("| optimal estimator | | | | | | | "
                          + " | ".join(f"{optimal[label]:.1f} / -" for label in labels) + " |")
+        if task in PAPER_VALIDATION_COST:
+            lines.append(f"| paper (approx.) | | | | | | {PAPER_VALIDATION_COST[task]} |"
+                         + " |" * len(labels))
     return "\n".join(lines).strip() + "\n"
+
+
+# What the paper's learning-curve figures end on, for tasks where no run of ours gets near it
+# (bits per sequence on the training sizes, read off the figure)
+PAPER_VALIDATION_COST = {"priority_sort": "NTM ~20, LSTM ~50 (figure 16, long training)"}
+
+
+def _val_cost(row) -> str:
+    """`122.3 (118.0-130.1)`: the median over seeds of the last validation cost, with its range."""
+    import pandas as pd
+
+    if "val_cost_bits" not in row or pd.isna(row["val_cost_bits"]):
+        return "-"
+    low, high = row["val_cost_bits_min"], row["val_cost_bits_max"]
+    return f"{row['val_cost_bits']:.1f}" + (f" ({low:.1f}-{high:.1f})" if low != high else "")
 
 
 def _sizes(task: str, cfg: RunConfig) -> tuple[int, int]:

@@ -24,17 +24,20 @@ def sequences_to_converge(curve: pd.DataFrame, threshold: float = DEFAULT_THRESH
 
 
 def converge_points(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
-    """One row per run: task, variant, seed, the sequences it took (NaN: not within the run) and
-    the sequences the run saw in all."""
+    """One row per run: task, variant, seed, the sequences it took (NaN: not within the run), the
+    sequences the run saw in all and its last validation cost per sequence (the learning curve's
+    end, in bits)."""
     val = table[table["split"] == "val"]
     rows = []
     for (run, task, variant, seed), curve in val.groupby(["run", "task", "variant", "seed"],
                                                          sort=True):
+        costs = curve[["sequences", "cost_bits"]].dropna().sort_values("sequences", kind="stable")
         rows.append({"run": run, "task": task, "variant": variant, "seed": seed,
                      "sequences_to_converge": sequences_to_converge(curve, threshold),
-                     "sequences_seen": float(curve["sequences"].max())})
+                     "sequences_seen": float(curve["sequences"].max()),
+                     "final_cost_bits": float(costs["cost_bits"].iloc[-1]) if len(costs) else math.nan})
     return pd.DataFrame(rows, columns=["run", "task", "variant", "seed", "sequences_to_converge",
-                                       "sequences_seen"])
+                                       "sequences_seen", "final_cost_bits"])
 
 
 def median_with_never(values: pd.Series) -> float:

@@ -3,8 +3,11 @@ per shape, each a median over seeds with its min and max (no seed left out).
 
 Long form (results.csv), one row per task, variant and test shape:
 
-    task variant seeds converged seqs_to_converge seqs_min seqs_max label  size cost_bits cost_min ...
-    copy ntm     3     3         42000            38000    51000    len_030 30  0.8       0.2
+    task variant seeds converged seqs_to_converge seqs_min seqs_max ... val_cost_bits ... label  size cost_bits ...
+    copy ntm     3     3         42000            38000    51000    ... 0.4           ... len_030 30  0.8
+
+`val_cost_bits` (with `_min`, `_max`) is the validation cost per sequence at the end of each
+seed's learning curve, on the training lengths: the number the paper's learning-curve figures end on.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ def results_table(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> 
             "seqs_max": float(reached.max()) if reached.size else math.nan,
             "seqs_seen": float(conv["sequences_seen"].max()) if len(conv) else math.nan,
         }
+        final = conv["final_cost_bits"].dropna()
+        if final.size:  # the validation cost where each seed's curve ends: median, lowest, highest
+            common.update(val_cost_bits=float(final.median()), val_cost_bits_min=float(final.min()),
+                          val_cost_bits_max=float(final.max()))
         shapes = tests[(tests["task"] == task) & (tests["variant"] == variant)]
         if shapes.empty:
             rows.append(common)

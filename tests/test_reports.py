@@ -94,7 +94,8 @@ def test_results_table_aggregates_every_seed() -> None:
     rows = []
     for seed, errors in enumerate([[5.0, 0.05], [5.0, 0.5], [0.01, 0.0]]):
         rows += [{"run": f"r{seed}", "task": "copy", "variant": "ntm", "seed": seed, "split": "val",
-                  "sequences": x, "bit_errors": e} for x, e in zip([100.0, 200.0], errors)]
+                  "sequences": x, "bit_errors": e, "cost_bits": 10 * e + seed}
+                 for x, e in zip([100.0, 200.0], errors)]
         rows.append({"run": f"r{seed}", "task": "copy", "variant": "ntm", "seed": seed,
                      "split": "test", "label": "len_030", "size": 30.0, "cost_bits": float(seed)})
     table = pd.DataFrame(rows).reindex(columns=[*TABLE_COLUMNS])
@@ -102,6 +103,8 @@ def test_results_table_aggregates_every_seed() -> None:
     assert (row["seeds"], row["converged"]) == (3, 2)
     assert row["seqs_to_converge"] == 200 and (row["seqs_min"], row["seqs_max"]) == (100, 200)
     assert (row["cost_bits"], row["cost_bits_min"], row["cost_bits_max"]) == (1.0, 0.0, 2.0)
+    # the validation cost where each seed's curve ends (at 200): 0.5, 6.0 and 2.0
+    assert (row["val_cost_bits"], row["val_cost_bits_min"], row["val_cost_bits_max"]) == (2.0, 0.5, 6.0)
 
 
 def test_curves_share_points_without_extrapolating() -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from bench.cli import main
 from bench.config import ConfigError
-from bench.reproduce import load_plan, planned_runs, select
+from bench.reproduce import load_plan, planned_runs, results_markdown, select
 from datamodules.registry import TASKS
 from models.registry import MODELS
 
@@ -86,6 +86,7 @@ def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, ca
     table = (tmp_path / "report" / "results.md").read_text()
     assert "**copy**" in table and "**associative_recall**" in table
     assert "| ntm-ff | " in table and "| len_005 | len_008 |" in table and "| 16 seq | adam 0.01, batch 4 |" in table
+    assert "| validation cost, last | len_005 |" in table
 
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -193,3 +194,23 @@ def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert len(list((tmp_path / "runs/tiny").glob("*/test_metrics.csv"))) == 3
+
+
+def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_path: Path) -> None:
+    # priority sort: the paper's approximate figure sits beside the runs' last validation cost
+    results = pd.DataFrame([
+        {"task": "priority_sort", "variant": variant, "seeds": 3, "converged": 0,
+         "seqs_to_converge": float("inf"), "seqs_seen": 48000.0, "label": "in_030_out_024",
+         "size": 30.0, "cost_bits": 188.9, "bit_errors": 85.66, "bit_errors_min": 84.22,
+         "bit_errors_max": 85.9, "val_cost_bits": val, "val_cost_bits_min": low,
+         "val_cost_bits_max": high} for variant, val, low, high in
+        [("ntm", 122.0, 120.5, 125.25), ("lstm", 123.0, 123.0, 123.0)]])
+    results.to_csv(tmp_path / "results.csv", index=False)
+    table = results_markdown(planned_runs(load_plan("paper"), tmp_path, {}), tmp_path / "results.csv")
+    rows = table.splitlines()
+    assert "| sequences to < 0.1 bit errors | validation cost, last | in_030_out_024 |" in rows[2]
+    assert rows[4].startswith("| ntm | 215,048 | 3 | 48,000 seq | adam 0.001, batch 32 | not reached (0/3 seeds) "
+                              "| 122.0 (120.5-125.2) | 188.9 / 85.66 (84.22-85.90) |")
+    assert "| not reached (0/3 seeds) | 123.0 | 188.9 / 85.66" in rows[5]  # every seed alike: no range
+    assert rows[6] == "| paper (approx.) | | | | | | NTM ~20, LSTM ~50 (figure 16, long training) | |"
+    assert all(row.count("|") == rows[2].count("|") for row in rows[2:])  # every row has every column
