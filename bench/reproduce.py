@@ -236,7 +236,7 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
         if "optimal_cost_bits" in group and group["optimal_cost_bits"].notna().any():
             # n-grams: the Bayesian optimal estimator on the same test sequences (cost only)
             optimal = group.groupby("label", sort=False)["optimal_cost_bits"].median()
-            lines.append("| optimal estimator | | | | | | | "
+            lines.append(f"| optimal estimator | | | | | | {_optimal_val_cost(group)} | "
                          + " | ".join(f"{optimal[label]:.1f} / -" for label in labels) + " |")
         if task in PAPER_VALIDATION_COST:
             lines.append(f"| paper (approx.) | | | | | | {PAPER_VALIDATION_COST[task]} |"
@@ -247,6 +247,14 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
 # What the paper's learning-curve figures end on, for tasks where no run of ours gets near it
 # (bits per sequence on the training sizes, read off the figure)
 PAPER_VALIDATION_COST = {"priority_sort": "NTM ~20, LSTM ~50 (figure 16, long training)"}
+
+
+def _optimal_val_cost(group) -> str:
+    """The optimal estimator's cost on the validation sequences (the same for every run of a task
+    whose validation set is the same; their median otherwise), or `-` when not logged."""
+    if "val_optimal_cost_bits" not in group or group["val_optimal_cost_bits"].isna().all():
+        return "-"
+    return f"{group['val_optimal_cost_bits'].median():.1f}"
 
 
 def _val_cost(row) -> str:

@@ -25,19 +25,27 @@ def sequences_to_converge(curve: pd.DataFrame, threshold: float = DEFAULT_THRESH
 
 def converge_points(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
     """One row per run: task, variant, seed, the sequences it took (NaN: not within the run), the
-    sequences the run saw in all and its last validation cost per sequence (the learning curve's
-    end, in bits)."""
+    sequences the run saw in all, its last validation cost per sequence (the learning curve's
+    end, in bits) and, for n-grams, the optimal estimator's cost on the same validation sequences."""
     val = table[table["split"] == "val"]
     rows = []
     for (run, task, variant, seed), curve in val.groupby(["run", "task", "variant", "seed"],
                                                          sort=True):
-        costs = curve[["sequences", "cost_bits"]].dropna().sort_values("sequences", kind="stable")
         rows.append({"run": run, "task": task, "variant": variant, "seed": seed,
                      "sequences_to_converge": sequences_to_converge(curve, threshold),
                      "sequences_seen": float(curve["sequences"].max()),
-                     "final_cost_bits": float(costs["cost_bits"].iloc[-1]) if len(costs) else math.nan})
+                     "final_cost_bits": _last(curve, "cost_bits"),
+                     "final_optimal_cost_bits": _last(curve, "optimal_cost_bits")})
     return pd.DataFrame(rows, columns=["run", "task", "variant", "seed", "sequences_to_converge",
-                                       "sequences_seen", "final_cost_bits"])
+                                       "sequences_seen", "final_cost_bits", "final_optimal_cost_bits"])
+
+
+def _last(curve: pd.DataFrame, metric: str) -> float:
+    """`metric` at the curve's last point that has it (NaN when none does, or no such column)."""
+    if metric not in curve:
+        return math.nan
+    points = curve[["sequences", metric]].dropna().sort_values("sequences", kind="stable")
+    return float(points[metric].iloc[-1]) if len(points) else math.nan
 
 
 def median_with_never(values: pd.Series) -> float:

@@ -8,6 +8,7 @@ Long form (results.csv), one row per task, variant and test shape:
 
 `val_cost_bits` (with `_min`, `_max`) is the validation cost per sequence at the end of each
 seed's learning curve, on the training lengths: the number the paper's learning-curve figures end on.
+`val_optimal_cost_bits` is the optimal estimator's cost on the same validation sequences (n-grams).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def results_table(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> 
         if final.size:  # the validation cost where each seed's curve ends: median, lowest, highest
             common.update(val_cost_bits=float(final.median()), val_cost_bits_min=float(final.min()),
                           val_cost_bits_max=float(final.max()))
+        optimal = conv["final_optimal_cost_bits"].dropna()
+        if optimal.size:  # n-grams: the optimal estimator on those validation sequences
+            common.update(val_optimal_cost_bits=float(optimal.median()))
         shapes = tests[(tests["task"] == task) & (tests["variant"] == variant)]
         if shapes.empty:
             rows.append(common)

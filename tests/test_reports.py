@@ -105,6 +105,19 @@ def test_results_table_aggregates_every_seed() -> None:
     assert (row["cost_bits"], row["cost_bits_min"], row["cost_bits_max"]) == (1.0, 0.0, 2.0)
     # the validation cost where each seed's curve ends (at 200): 0.5, 6.0 and 2.0
     assert (row["val_cost_bits"], row["val_cost_bits_min"], row["val_cost_bits_max"]) == (2.0, 0.5, 6.0)
+    assert "val_optimal_cost_bits" not in row  # copy has no optimal estimator
+
+
+def test_results_table_has_the_optimal_estimators_validation_cost() -> None:
+    # n-grams: the optimal estimator's cost on the validation sequences, where each curve ends;
+    # seed 1 logged it only at 100 (its last point that has it counts)
+    rows = [{"run": f"r{seed}", "task": "ngrams", "variant": "ntm", "seed": seed, "split": "val",
+             "sequences": x, "bit_errors": 50.0, "cost_bits": 150.0, "optimal_cost_bits": optimal}
+            for seed, points in enumerate([[130.0, 132.0], [131.0, None], [133.0, 134.0]])
+            for x, optimal in zip([100.0, 200.0], points)]
+    table = pd.DataFrame(rows).reindex(columns=[*TABLE_COLUMNS])
+    (row,) = results_table(table).to_dict("records")
+    assert row["val_optimal_cost_bits"] == 132.0  # the median of 132, 131 and 134
 
 
 def test_curves_share_points_without_extrapolating() -> None:

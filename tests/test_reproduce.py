@@ -214,3 +214,20 @@ def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_pat
     assert "| not reached (0/3 seeds) | 123.0 | 188.9 / 85.66" in rows[5]  # every seed alike: no range
     assert rows[6] == "| paper (approx.) | | | | | | NTM ~20, LSTM ~50 (figure 16, long training) | |"
     assert all(row.count("|") == rows[2].count("|") for row in rows[2:])  # every row has every column
+
+
+def test_the_optimal_estimators_row_shows_its_validation_cost(tmp_path: Path) -> None:
+    # n-grams: the optimal estimator's validation cost in the validation column, its test costs
+    # under the test lengths
+    results = pd.DataFrame([
+        {"task": "ngrams", "variant": "ntm", "seeds": 3, "converged": 0, "seqs_to_converge": float("inf"),
+         "seqs_seen": 32000.0, "label": label, "size": size, "cost_bits": cost, "bit_errors": 150.0,
+         "bit_errors_min": 150.0, "bit_errors_max": 150.0, "optimal_cost_bits": optimal,
+         "val_cost_bits": 178.0, "val_cost_bits_min": 177.5, "val_cost_bits_max": 179.75,
+         "val_optimal_cost_bits": 132.04} for label, size, cost, optimal in
+        [("len_0400", 400.0, 345.5, 234.3), ("len_1000", 1000.0, 904.1, 573.84)]])
+    results.to_csv(tmp_path / "results.csv", index=False)
+    rows = results_markdown(planned_runs(load_plan("paper"), tmp_path, {}), tmp_path / "results.csv").splitlines()
+    assert rows[-1] == "| optimal estimator | | | | | | 132.0 | 234.3 / - | 573.8 / - |"
+    assert "| 178.0 (177.5-179.8) | 345.5 / 150.00 | 904.1 / 150.00 |" in rows[-2]
+    assert rows[-1].count("|") == rows[2].count("|")
