@@ -263,8 +263,8 @@ def _val_cost(row) -> str:
 
     if "val_cost_bits" not in row or pd.isna(row["val_cost_bits"]):
         return "-"
-    low, high = row["val_cost_bits_min"], row["val_cost_bits_max"]
-    return f"{row['val_cost_bits']:.1f}" + (f" ({low:.1f}-{high:.1f})" if low != high else "")
+    low, high = f"{row['val_cost_bits_min']:.1f}", f"{row['val_cost_bits_max']:.1f}"
+    return f"{row['val_cost_bits']:.1f}" + (f" ({low}-{high})" if low != high else "")  # no "(0.0-0.0)"
 
 
 def _sizes(task: str, cfg: RunConfig) -> tuple[int, int]:

@@ -204,7 +204,7 @@ def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_pat
          "size": 30.0, "cost_bits": 188.9, "bit_errors": 85.66, "bit_errors_min": 84.22,
          "bit_errors_max": 85.9, "val_cost_bits": val, "val_cost_bits_min": low,
          "val_cost_bits_max": high} for variant, val, low, high in
-        [("ntm", 122.0, 120.5, 125.25), ("lstm", 123.0, 123.0, 123.0)]])
+        [("ntm", 122.0, 120.5, 125.25), ("lstm", 123.0, 123.0, 123.0), ("ntm-ff", 0.01, 0.0, 0.04)]])
     results.to_csv(tmp_path / "results.csv", index=False)
     table = results_markdown(planned_runs(load_plan("paper"), tmp_path, {}), tmp_path / "results.csv")
     rows = table.splitlines()
@@ -212,7 +212,8 @@ def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_pat
     assert rows[4].startswith("| ntm | 215,048 | 3 | 48,000 seq | adam 0.001, batch 32 | not reached (0/3 seeds) "
                               "| 122.0 (120.5-125.2) | 188.9 / 85.66 (84.22-85.90) |")
     assert "| not reached (0/3 seeds) | 123.0 | 188.9 / 85.66" in rows[5]  # every seed alike: no range
-    assert rows[6] == "| paper (approx.) | | | | | | NTM ~20, LSTM ~50 (figure 16, long training) | |"
+    assert "| not reached (0/3 seeds) | 0.0 | 188.9 / 85.66" in rows[6]  # alike to 0.1: no "(0.0-0.0)"
+    assert rows[7] == "| paper (approx.) | | | | | | NTM ~20, LSTM ~50 (figure 16, long training) | |"
     assert all(row.count("|") == rows[2].count("|") for row in rows[2:])  # every row has every column
 
 
