@@ -97,10 +97,57 @@ def select(runs: list[PlannedRun], tasks: list[str] | None = None, models: list[
 
 def train_timed(config: RunConfig, group: str) -> float:
     """Train one run of the plan -> its minutes."""
+    from models.system import NonFiniteLossError
+
     from .train import train
 
     start = time.perf_counter()
-    train(config, wandb_group=group, wandb_tags=("reproduce",))
+    try:
+        train(config, wandb_group=group, wandb_tags=("reproduce",))
+    except NonFiniteLossError as error:  # one line, as from `ntmbench train`
+        raise RunError(f"{config.run_dir}: {error}") from None
+    return (time.perf_counter() - start) / 60
+
+
+def train_in_child(config: RunConfig, group: str) -> float:
+    """Train one run in a child process of its own (`bench/run_one.py`) -> its minutes: how a run
+    on several devices trains, so that DDP's extra ranks repeat that run only. The child gets a
+    session of its own, and an interrupt (Ctrl-C, SIGTERM) stops it and its ranks before it ends
+    this command: no rank goes on writing behind a rerun."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    start = time.perf_counter()
+    try:
+        # without this process's W&B service (its token is in os.environ after an in-process
+        # run): a stopped child's run would stay "in use" there, and a rerun could not resume it
+        env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+        child = subprocess.Popen([sys.executable, "-m", "bench.run_one", json.dumps(config.to_dict()),
+                                  group], env=env, start_new_session=True)
+        try:
+            status = child.wait()
+        except BaseException:
+            # Ctrl-C to its rank 0 only: Lightning shuts it down cleanly (loggers closed) and kills
+            # the other ranks. (A SIGTERM to the ranks deadlocks Lightning's DDP signal handler.)
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if status != 0:
+        raise RunError(f"{config.run_dir}: its process exited with status {status} (its error is "
+                       "above); rerun to retry it, finished runs are kept")
     return (time.perf_counter() - start) / 60
 
 
@@ -164,6 +211,10 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
     plan = load_plan(plan_name)
     every = planned_runs(plan, out, overrides)
     runs = select(every, tasks, models, seeds)
+    devices = max((r.config.devices for r in runs), default=1)
+    if jobs > 1 and devices > 1:
+        raise ConfigError(f"--jobs {jobs} with --devices {devices}: a run on several devices "
+                          "trains alone; give --jobs 1 (or --devices 1)")
     group = f"reproduce-{plan['name']}"
     print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
     pending = []
@@ -179,7 +230,8 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
         else:
             for prefix, run in pending:
                 print(f"{prefix}: training", flush=True)
-                print(f"{prefix}: finished in {train_timed(run.config, group):.1f} min", flush=True)
+                train_one = train_in_child if run.config.devices > 1 else train_timed
+                print(f"{prefix}: finished in {train_one(run.config, group):.1f} min", flush=True)
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM; Lightning turns Ctrl-C into exit(1)
         raise RunError("interrupted; rerun the same command to go on (finished runs are kept, "
                        "the others resume from their last checkpoint)") from None

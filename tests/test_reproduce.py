@@ -124,6 +124,8 @@ def test_tasks_models_and_seeds_pick_runs(tmp_path: Path) -> None:
     (["--tasks", "associative_recall", "--seeds", "1"], "--seeds 1: not in this plan; choose from: 0"),
     (["--seeds", ","], "--seeds '': not in this plan; choose from: 0, 1"),
     (["--jobs", "0"], "--jobs must be >= 1 (got 0)"),
+    (["--jobs", "2", "--devices", "2"],
+     "--jobs 2 with --devices 2: a run on several devices trains alone; give --jobs 1 (or --devices 1)"),
 ])
 def test_bad_tasks_or_jobs_are_one_line_errors(flags, message, tmp_path: Path, capsys) -> None:
     plan = tiny_plan(tmp_path / "tiny.yaml")
@@ -194,6 +196,84 @@ def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert len(list((tmp_path / "runs/tiny").glob("*/test_metrics.csv"))) == 3
+
+
+def test_a_non_finite_loss_ends_the_plan_with_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    import bench.train
+    from models.system import NonFiniteLossError
+
+    def diverge(config, **_):
+        raise NonFiniteLossError("loss is nan at step 3; lower --lr or --clip")
+
+    monkeypatch.setattr(bench.train, "train", diverge)
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    assert main(["reproduce", "--plan", str(plan), "--out", str(tmp_path / "runs"), "--no-report",
+                 "--tasks", "associative_recall", "--models", "lstm"]) == 2
+    err = capsys.readouterr().err
+    run = tmp_path / "runs/tiny/associative_recall-lstm-seed0"
+    assert err == f"ntmbench: error: {run}: loss is nan at step 3; lower --lr or --clip\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux /proc")
+def test_a_run_on_two_devices_trains_once_stops_cleanly_and_resumes(tmp_path: Path) -> None:
+    # DDP starts its second rank by rerunning the command line of the process that trains: a run
+    # on two devices trains in a process of its own, so the plan's loop and its report run once
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import wandb
+
+    wandb.init(mode="offline", dir=str(tmp_path)).finish()  # this process's W&B service: not the child's
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    text = yaml.safe_load(plan.read_text())
+    text["defaults"] |= {"max_steps": 200, "checkpoint_every": 10, "val_every": 100}
+    plan.write_text(yaml.safe_dump(text))
+    cmd = [str(Path(sys.executable).parent / "ntmbench"), "reproduce", "--plan", str(plan), "--out",
+           str(tmp_path / "runs"), "--report", str(tmp_path / "report"), "--tasks", "associative_recall",
+           "--models", "lstm", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = tmp_path / "runs/tiny/associative_recall-lstm-seed0"
+    end = time.monotonic() + 120
+    while not (run / "checkpoints/last.ckpt").exists():
+        assert proc.poll() is None and time.monotonic() < end, proc.stdout.read()[-2000:]
+        time.sleep(0.1)
+    tree = children(proc.pid)
+    tree |= {pid for child in tree for pid in children(child)}  # its ranks and W&B service
+    assert len(tree) >= 2
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 2
+    out = proc.stdout.read()
+    assert out.rstrip().endswith("\nntmbench: error: interrupted; rerun the same command to go on "
+                                 "(finished runs are kept, the others resume from their last checkpoint)")
+    assert out.count("): training") == 1
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    end = time.monotonic() + 30
+    while any(running(pid) for pid in tree) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not {pid for pid in tree if running(pid)}, "a rank outlived the interrupted plan"
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    out = again.stdout + again.stderr
+    assert out.count("): training") == 1 and out.count("): finished in") == 1
+    assert out.count("\nreport: ") == 1 and "Restored all states from the checkpoint" in out
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert torch_step(run / "checkpoints/last.ckpt") == 200
+    assert "| lstm | " in (tmp_path / "report/results.md").read_text()
+
+
+def torch_step(checkpoint: Path) -> int:
+    import torch
+
+    return torch.load(checkpoint, weights_only=False)["global_step"]
 
 
 def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_path: Path) -> None:
