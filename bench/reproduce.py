@@ -19,10 +19,13 @@ that was interrupted resumes from its checkpoint, so the command can be stopped 
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -116,15 +119,11 @@ def train_in_child(config: RunConfig, group: str) -> float:
     this command: no rank goes on writing behind a rerun."""
     import json
     import os
-    import signal
     import subprocess
     import sys
-    import threading
 
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     start = time.perf_counter()
-    try:
+    with _sigterm_interrupts():
         # without this process's W&B service (its token is in os.environ after an in-process
         # run): a stopped child's run would stay "in use" there, and a rerun could not resume it
         env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
@@ -142,9 +141,6 @@ def train_in_child(config: RunConfig, group: str) -> float:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
             raise
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
     if status != 0:
         raise RunError(f"{config.run_dir}: its process exited with status {status} (its error is "
                        "above); rerun to retry it, finished runs are kept")
@@ -155,14 +151,27 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Inside the block SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so that the runs in
+    other processes are stopped before this command ends (signals are set in the main thread
+    only; elsewhere the block runs as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int) -> None:
     """Train `pending` runs `jobs` at a time, each in a fresh process with its share of the
     cores as torch threads. A run that fails is reported and the others go on; then the first
     failure ends the command. Interrupted (Ctrl-C, SIGTERM), the workers are stopped too: no run
     goes on writing behind a rerun (each resumes from its last checkpoint)."""
     import multiprocessing
-    import signal
-    import threading
 
     from .workers import core_share, start_worker
 
@@ -178,24 +187,20 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
             print(f"{prefix}: failed: {error}", flush=True)
         return report
 
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
-    # spawn: a fresh interpreter per run (torch and W&B do not survive fork safely)
-    pool = multiprocessing.get_context("spawn").Pool(jobs, start_worker, (jobs,), maxtasksperchild=1)
-    try:
-        for prefix, run in pending:
-            pool.apply_async(train_timed, (run.config, group),
-                             callback=done(prefix), error_callback=failed(prefix))
-            print(f"{prefix}: queued", flush=True)
-        pool.close()
-        pool.join()
-    except BaseException:
-        pool.terminate()
-        pool.join()
-        raise
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    with _sigterm_interrupts():
+        # spawn: a fresh interpreter per run (torch and W&B do not survive fork safely)
+        pool = multiprocessing.get_context("spawn").Pool(jobs, start_worker, (jobs,), maxtasksperchild=1)
+        try:
+            for prefix, run in pending:
+                pool.apply_async(train_timed, (run.config, group),
+                                 callback=done(prefix), error_callback=failed(prefix))
+                print(f"{prefix}: queued", flush=True)
+            pool.close()
+            pool.join()
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            raise
     if failures:
         raise RunError(f"{len(failures)} of {len(pending)} runs failed (rerun to retry them; "
                        f"finished runs are kept); first: {failures[0]}")
