@@ -133,7 +133,8 @@ def train_in_child(config: RunConfig, group: str) -> float:
             status = child.wait()
         except BaseException:
             # Ctrl-C to its rank 0 only: Lightning shuts it down cleanly (loggers closed) and kills
-            # the other ranks. (A SIGTERM to the ranks deadlocks Lightning's DDP signal handler.)
+            # the other ranks. (A SIGTERM to the ranks deadlocks Lightning 2.6's DDP signal handler,
+            # which runs collectives inside the handler: Lightning-AI/pytorch-lightning#20806.)
             child.send_signal(signal.SIGINT)
             try:
                 child.wait(timeout=60)
