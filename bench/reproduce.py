@@ -124,11 +124,8 @@ def train_in_child(config: RunConfig, group: str) -> float:
 
     start = time.perf_counter()
     with _sigterm_interrupts():
-        # without this process's W&B service (its token is in os.environ after an in-process
-        # run): a stopped child's run would stay "in use" there, and a rerun could not resume it
-        env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
         child = subprocess.Popen([sys.executable, "-m", "bench.run_one", json.dumps(config.to_dict()),
-                                  group], env=env, start_new_session=True)
+                                  group], start_new_session=True)
         try:
             status = child.wait()
         except BaseException:

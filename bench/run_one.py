@@ -15,16 +15,16 @@ from typing import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .allocator import keep_freed_memory
     from .config import RunConfig
     from .errors import RunError
     from .reproduce import train_timed
+    from .workers import start_worker
 
     config_json, group = sys.argv[1:] if argv is None else argv
     # the parent stops this run with SIGINT (`reproduce.train_in_child`): take it even where this
     # process was started with SIGINT ignored (a background job of a shell script)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    keep_freed_memory()
+    start_worker(1)  # as a worker of `--jobs`: its own W&B service, the allocator setting
     try:
         train_timed(RunConfig.from_dict(json.loads(config_json)), group)
     except RunError as error:

@@ -1,5 +1,5 @@
 """What a freshly spawned trainer process sets first: the workers of `reproduce --jobs` and of
-`sweep --workers` share this start-up."""
+`sweep --workers`, and a multi-device run's process (`bench/run_one.py`), share this start-up."""
 
 from __future__ import annotations
 
