@@ -8,60 +8,43 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from models.ntm import NTM
-from models.system import SequenceSystem
+from core.errors import RunError
+from core.evaluate import load_system, predict_arrays, run_config, test_rows
+from core.files import write_csv, write_npz
+from core.train import datamodule_for
 
-from .errors import RunError
-from .files import write_csv, write_npz
-from .train import datamodule_for
 from .train_command import print_table
 
 
-def load_system(checkpoint: str) -> SequenceSystem:
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise RunError(f"checkpoint {path} not found; pass the .ckpt file a run wrote, "
-                       f"e.g. runs/copy-ntm-seed0/checkpoints/last.ckpt")
-    try:
-        return SequenceSystem.load_from_checkpoint(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch and Lightning raise many kinds for a damaged file
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RunError(f"cannot read checkpoint {path} ({first}); is it a complete .ckpt written "
-                       f"by ntmbench train?") from None
+def evaluation_path(checkpoint: Path, out: str | None) -> Path:
+    """Where `evaluate` writes: `--out`, or `RUN/test_metrics.<checkpoint>.csv` beside the run
+    (e.g. test_metrics.last.csv). Never the run's own `test_metrics.csv`, which holds the table
+    of the checkpoint the run chose (best.ckpt under `test_on: best`) and which `report` reads."""
+    run = checkpoint.resolve().parent.parent
+    default = run / f"test_metrics.{checkpoint.stem}.csv"
+    target = Path(out) if out else default
+    if target.resolve() == (run / "test_metrics.csv").resolve():
+        raise RunError(f"--out {out} is the run's own test table, which evaluate never "
+                       f"overwrites; give another file, or leave --out out for {default}")
+    return target
 
 
 def evaluate_command(checkpoint: str, out: str | None) -> int:
+    target = evaluation_path(Path(checkpoint), out)
     system = load_system(checkpoint)
-    cfg = system.cfg
+    cfg = run_config(system)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, use_distributed_sampler=False)
-    from .evaluate import test_rows
-
     rows = test_rows(trainer, system, datamodule_for(cfg, system))
-    target = Path(out) if out else Path(checkpoint).resolve().parent.parent / "test_metrics.csv"
     write_csv(target, rows)
-    print_table(rows, f"{cfg.task} / {cfg.model}: test per length -> {target}")
+    name = Path(checkpoint).name
+    print_table(rows, f"{cfg.task} / {cfg.model}: test per length of {name} -> {target}")
     return 0
-
-
-def predict_arrays(system: SequenceSystem, x: torch.Tensor) -> dict[str, np.ndarray]:
-    """The forward pass of `ntmbench predict` (and of the report's figures): output probabilities
-    and, for an NTM, every head's weighting at every step."""
-    system.eval()
-    arrays = {}
-    with torch.no_grad():
-        if isinstance(system.net, NTM):
-            logits, weights = system(x, return_weights=True)
-            arrays["read_weights"] = weights["read"].numpy()  # (B, T, read_heads, N)
-            arrays["write_weights"] = weights["write"].numpy()  # (B, T, write_heads, N)
-        else:
-            logits = system(x)
-    arrays["outputs"] = torch.sigmoid(logits).numpy()  # (B, T, O) probabilities
-    return arrays
 
 
 def predict_command(checkpoint: str, inputs: str, out: str) -> int:
     system = load_system(checkpoint)
+    cfg = run_config(system)
     try:
         with np.load(inputs) as data:
             x = torch.as_tensor(data["inputs"], dtype=torch.float32)
@@ -70,9 +53,13 @@ def predict_command(checkpoint: str, inputs: str, out: str) -> int:
                        f"'inputs' array (B, T, I), e.g. from ntmbench sample") from None
     width = system.task.input_size
     if x.ndim != 3 or x.shape[-1] != width:
-        raise RunError(f"inputs of shape {tuple(x.shape)} do not fit {system.cfg.task}: "
+        raise RunError(f"inputs of shape {tuple(x.shape)} do not fit {cfg.task}: "
                        f"expected (B, T, {width})")
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise RunError(f"inputs in {inputs} hold {bad} NaN or infinite value(s); {cfg.task} takes "
+                       f"finite values only (its inputs are bits, 0 or 1)")
     arrays = predict_arrays(system, x)
     write_npz(Path(out), arrays)
-    print(f"{system.cfg.model} on {system.cfg.task}: {', '.join(arrays)} -> {out}")
+    print(f"{cfg.model} on {cfg.task}: {', '.join(arrays)} -> {out}")
     return 0

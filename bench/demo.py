@@ -10,7 +10,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .reproduce import load_plan, planned_runs, reproduce
+from .plan import load_plan, planned_runs
+from .reproduce import reproduce
 
 
 def demo_command(out: Path, report: Path) -> int:

@@ -1,17 +1,6 @@
 """`ntmbench reproduce`: run a fixed, versioned experiment plan (tasks x models x seeds with step
-budgets, from `bench/plans/<name>.yaml`), then the report of every run it holds.
-
-A plan is YAML:
-
-    name: quick                 # runs go to <out>/<name>/<task>-<model>-seed<s>
-    version: 1                  # bump when a change makes earlier runs incomparable
-    defaults: {...}             # RunConfig fields shared by every run
-    experiments:
-      - task: copy
-        seeds: [0, 1, 2]
-        models:
-          ntm: {max_steps: 1500, lr: 0.001}    # RunConfig fields for this model on this task
-          lstm: {max_steps: 1500}
+budgets, from `bench/plans/<name>.yaml`; the format is in bench/plan.py), then the report of every
+run it holds.
 
 Finished runs (their `test_metrics.csv` written under the same config) are skipped, and a run
 that was interrupted resumes from its checkpoint, so the command can be stopped and rerun.
@@ -20,90 +9,34 @@ that was interrupted resumes from its checkpoint, so the command can be stopped 
 from __future__ import annotations
 
 import contextlib
+import json
+import multiprocessing
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
+import pandas as pd
 
-from .config import ConfigError, RunConfig
-from .errors import RunError
-from .files import write_text
+from core.config import RunConfig, load_yaml_file
+from core.errors import ConfigError, RunError
+from core.files import write_text
+from core.tables import markdown
+from core.train import train
+from core.workers import core_share, start_worker
+from datamodules.registry import build_task
+from models.registry import build_model, parameter_count
+from models.system import NonFiniteLossError
+from reports.command import build_report
 
-PLANS = Path(__file__).parent / "plans"
-
-
-@dataclass
-class PlannedRun:
-    config: RunConfig
-
-    @property
-    def label(self) -> str:
-        c = self.config
-        return f"{c.task} / {c.model} / seed {c.seed} ({c.max_steps} steps)"
-
-    def finished(self) -> bool:
-        run = self.config.run_dir
-        if not (run / "test_metrics.csv").exists() or not (run / "config.yaml").exists():
-            return False
-        return yaml.safe_load((run / "config.yaml").read_text()) == self.config.resolved().to_dict()
-
-
-def load_plan(name: str) -> dict[str, Any]:
-    path = Path(name) if name.endswith(".yaml") else PLANS / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PLANS.glob("*.yaml")))
-        raise ConfigError(f"no plan {name!r}; choose one of: {known} (or a path to a .yaml plan)")
-    plan = yaml.safe_load(path.read_text())
-    for key in ("name", "version", "experiments"):
-        if key not in plan:
-            raise ConfigError(f"plan {path} has no {key!r}")
-    return plan
-
-
-def planned_runs(plan: dict[str, Any], out: Path, overrides: dict[str, Any]) -> list[PlannedRun]:
-    """Every run of the plan as a full RunConfig (validated now, before anything runs), in the
-    order they train: per task, seed by seed, every model of a seed before the next seed. A plan
-    stopped part way then holds whole comparisons (all models at its first seeds)."""
-    runs = []
-    for experiment in plan["experiments"]:
-        for seed in experiment["seeds"]:
-            for model, settings in experiment["models"].items():
-                values = {**plan.get("defaults", {}), **(settings or {}), **overrides,
-                          "task": experiment["task"], "model": model, "seed": seed}
-                values["out"] = str(out / plan["name"] / f"{experiment['task']}-{model}-seed{seed}")
-                runs.append(PlannedRun(RunConfig.from_dict(values)))
-    return runs
-
-
-def select(runs: list[PlannedRun], tasks: list[str] | None = None, models: list[str] | None = None,
-           seeds: list[str] | None = None) -> list[PlannedRun]:
-    """The runs of the given tasks, models and seeds only (None: every one the plan has); a name
-    or seed the plan lacks is an error."""
-    def pick(runs: list[PlannedRun], flag: str, wanted: list[str] | None, of) -> list[PlannedRun]:
-        if wanted is None:
-            return runs
-        known = list(dict.fromkeys(str(of(r.config)) for r in runs))
-        unknown = [w for w in wanted if w not in known]
-        if unknown or not wanted:
-            raise ConfigError(f"--{flag} {','.join(unknown) or repr('')}: not in this plan; choose "
-                              f"from: {', '.join(known)}")
-        return [r for r in runs if str(of(r.config)) in wanted]
-
-    runs = pick(runs, "tasks", tasks, lambda c: c.task)
-    runs = pick(runs, "models", models, lambda c: c.model)
-    return pick(runs, "seeds", seeds, lambda c: c.seed)
-
+from .plan import PlannedRun, load_plan, planned_runs, select
 
 def train_timed(config: RunConfig, group: str) -> float:
     """Train one run of the plan -> its minutes."""
-    from models.system import NonFiniteLossError
-
-    from .train import train
-
     start = time.perf_counter()
     try:
         train(config, wandb_group=group, wandb_tags=("reproduce",))
@@ -117,11 +50,6 @@ def train_in_child(config: RunConfig, group: str) -> float:
     on several devices trains, so that DDP's extra ranks repeat that run only. The child gets a
     session of its own, and an interrupt (Ctrl-C, SIGTERM) stops it and its ranks before it ends
     this command: no rank goes on writing behind a rerun."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     start = time.perf_counter()
     with _sigterm_interrupts():
         child = subprocess.Popen([sys.executable, "-m", "bench.run_one", json.dumps(config.to_dict()),
@@ -169,10 +97,6 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
     cores as torch threads. A run that fails is reported and the others go on; then the first
     failure ends the command. Interrupted (Ctrl-C, SIGTERM), the workers are stopped too: no run
     goes on writing behind a rerun (each resumes from its last checkpoint)."""
-    import multiprocessing
-
-    from .workers import core_share, start_worker
-
     print(f"{jobs} runs at a time, {core_share(jobs)} torch thread(s) each", flush=True)
     failures: list[str] = []
 
@@ -209,8 +133,6 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
               seeds: list[str] | None = None) -> int:
     """Train every run of the plan (of `tasks`, `models` and `seeds`) not finished yet, `jobs` at
     a time, then write the report of all the plan's runs found under `out`."""
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
     plan = load_plan(plan_name)
     every = planned_runs(plan, out, overrides)
     runs = select(every, tasks, models, seeds)
@@ -239,8 +161,6 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
         raise RunError("interrupted; rerun the same command to go on (finished runs are kept, "
                        "the others resume from their last checkpoint)") from None
     if report_out is not None:
-        from reports.command import build_report
-
         runs_dir = out / plan["name"]
         report = build_report(
             runs=[str(runs_dir)], studies=[], storage=None, wandb_project=None, out=str(report_out),
@@ -248,55 +168,68 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
         )
         for note in report.notes:
             print(f"note: {note}")
-        table = results_markdown(every, report_out / "results.csv")
+        table = results_markdown(report_out / "results.csv", report.runs)
         write_text(report_out / "results.md", table)
         print(table)
-        print(f"report: {report.index} (summary: {report.summary}, results: {report_out / 'results.csv'})")
+        print(f"report: {report.index} (summary: {report.summary}, "
+              f"results: {report_out / 'results.csv'})")
     return 0
 
 
-def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
+def results_markdown(results_csv: Path, runs: pd.DataFrame) -> str:
     """The README's results table: per task and model, parameters, budget, recipe (optimizer,
     learning rate, batch), sequences to converge, and test cost / bit errors per test shape
-    (medians over seeds, from the report)."""
-    import pandas as pd
-
-    from models.registry import build_model
-
+    (medians over seeds, from the report). Parameters, budget and recipe are read from each
+    variant's own runs (`runs`: the report's runs, with `task`, `variant` and `source`, their
+    folder), so a run made under an earlier version of a plan is described as it was trained."""
     results = pd.read_csv(results_csv)
-    lines = []
+    parts = []
     for task, group in results.groupby("task", sort=False):
-        labels = list(dict.fromkeys(group["label"]))
-        lines += ["", f"**{task}** (test: cost in bits / bit errors per sequence, medians over seeds; "
-                  "in brackets the lowest to the highest seed's bit errors)",
-                  "", "| model | parameters | seeds | trained on | recipe | sequences to < 0.1 bit errors | "
-                  "validation cost, last | " + " | ".join(labels) + " |", "|---" * (7 + len(labels)) + "|"]
-        for model, rows in group.groupby("variant", sort=False):
-            cfg = next(r.config.resolved() for r in runs if (r.config.task, r.config.model) == (task, model))
-            system_sizes = _sizes(task, cfg)
-            net = build_model(cfg.model, *system_sizes, **cfg.model_options)
-            params = sum(p.numel() for p in net.parameters())
-            first = rows.iloc[0]
+        labels = list(dict.fromkeys(group["label"].dropna()))
+        rows = []
+        for variant, by_variant in group.groupby("variant", sort=False):
+            first = by_variant.iloc[0]
             seqs = first["seqs_to_converge"]
-            converge = (f"{seqs:,.0f} ({int(first['converged'])}/{int(first['seeds'])} seeds)"
-                        if pd.notna(seqs) and seqs != float("inf") else
-                        f"not reached ({int(first['converged'])}/{int(first['seeds'])} seeds)")
-            cells = [f"{r.cost_bits:.1f} / {r.bit_errors:.2f}" + (
-                f" ({r.bit_errors_min:.2f}-{r.bit_errors_max:.2f})"
-                if r.bit_errors_min != r.bit_errors_max else "") for r in rows.itertuples()]
-            recipe = f"{cfg.optimizer} {cfg.lr:g}, batch {cfg.batch_size}"
-            lines.append(f"| {model} | {params:,} | {int(first['seeds'])} | "
-                         f"{cfg.max_steps * cfg.batch_size:,} seq | {recipe} | {converge} | "
-                         f"{_val_cost(first)} | " + " | ".join(cells) + " |")
+            seeds = f"({int(first['converged'])}/{int(first['seeds'])} seeds)"
+            converge = (f"{seqs:,.0f} {seeds}" if pd.notna(seqs) and seqs != float("inf")
+                        else f"not reached {seeds}")
+            row = {"model": variant, **_trained_as(runs, task, variant),
+                   "seeds": str(int(first["seeds"])), "sequences to < 0.1 bit errors": converge,
+                   "validation cost, last": _val_cost(first)}
+            for r in by_variant.dropna(subset=["label"]).itertuples():
+                row[r.label] = f"{r.cost_bits:.1f} / {r.bit_errors:.2f}" + (
+                    f" ({r.bit_errors_min:.2f}-{r.bit_errors_max:.2f})"
+                    if r.bit_errors_min != r.bit_errors_max else "")
+            rows.append(row)
         if "optimal_cost_bits" in group and group["optimal_cost_bits"].notna().any():
             # n-grams: the Bayesian optimal estimator on the same test sequences (cost only)
             optimal = group.groupby("label", sort=False)["optimal_cost_bits"].median()
-            lines.append(f"| optimal estimator | | | | | | {_optimal_val_cost(group)} | "
-                         + " | ".join(f"{optimal[label]:.1f} / -" for label in labels) + " |")
+            rows.append({"model": "optimal estimator",
+                         "validation cost, last": _optimal_val_cost(group),
+                         **{label: f"{optimal[label]:.1f} / -" for label in labels}})
         if task in PAPER_VALIDATION_COST:
-            lines.append(f"| paper (approx.) | | | | | | {PAPER_VALIDATION_COST[task]} |"
-                         + " |" * len(labels))
-    return "\n".join(lines).strip() + "\n"
+            rows.append({"model": "paper (approx.)",
+                         "validation cost, last": PAPER_VALIDATION_COST[task]})
+        columns = ["model", "parameters", "seeds", "trained on", "recipe",
+                   "sequences to < 0.1 bit errors", "validation cost, last", *labels]
+        table = pd.DataFrame(rows, columns=columns).fillna("")
+        parts += [f"**{task}** (test: cost in bits / bit errors per sequence, medians over seeds; "
+                  "in brackets the lowest to the highest seed's bit errors)", "", markdown(table), ""]
+    return "\n".join(parts).strip() + "\n"
+
+
+def _trained_as(runs: pd.DataFrame, task: str, variant: str) -> dict[str, str]:
+    """Parameters, budget and recipe of a variant, from the config.yaml of its first run."""
+    sources = runs[(runs["task"] == task) & (runs["variant"] == variant)]["source"]
+    if sources.empty:
+        return {}
+    values = load_yaml_file(Path(sources.iloc[0]) / "config.yaml", "run config")
+    cfg = RunConfig.from_dict(values, where=f"{sources.iloc[0]}/config.yaml").resolved()
+    built = build_task(cfg.task, **cfg.task_options)
+    net = build_model(cfg.model, built.input_size, built.output_size, **cfg.model_options)
+    return {"parameters": f"{parameter_count(net):,}",
+            "trained on": f"{cfg.max_steps * cfg.batch_size:,} seq",
+            "recipe": f"{cfg.optimizer} {cfg.lr:g}, batch {cfg.batch_size}"}
 
 
 # What the paper's learning-curve figures end on, for tasks where no run of ours gets near it
@@ -304,7 +237,7 @@ def results_markdown(runs: list[PlannedRun], results_csv: Path) -> str:
 PAPER_VALIDATION_COST = {"priority_sort": "NTM ~20, LSTM ~50 (figure 16, long training)"}
 
 
-def _optimal_val_cost(group) -> str:
+def _optimal_val_cost(group: pd.DataFrame) -> str:
     """The optimal estimator's cost on the validation sequences (the same for every run of a task
     whose validation set is the same; their median otherwise), or `-` when not logged."""
     if "val_optimal_cost_bits" not in group or group["val_optimal_cost_bits"].isna().all():
@@ -312,18 +245,9 @@ def _optimal_val_cost(group) -> str:
     return f"{group['val_optimal_cost_bits'].median():.1f}"
 
 
-def _val_cost(row) -> str:
+def _val_cost(row: pd.Series) -> str:
     """`122.3 (118.0-130.1)`: the median over seeds of the last validation cost, with its range."""
-    import pandas as pd
-
     if "val_cost_bits" not in row or pd.isna(row["val_cost_bits"]):
         return "-"
     low, high = f"{row['val_cost_bits_min']:.1f}", f"{row['val_cost_bits_max']:.1f}"
     return f"{row['val_cost_bits']:.1f}" + (f" ({low}-{high})" if low != high else "")  # no "(0.0-0.0)"
-
-
-def _sizes(task: str, cfg: RunConfig) -> tuple[int, int]:
-    from datamodules.registry import build_task
-
-    built = build_task(task, **cfg.task_options)
-    return built.input_size, built.output_size

@@ -13,13 +13,14 @@ import signal
 import sys
 from typing import Sequence
 
+from core.config import RunConfig
+from core.errors import RunError
+from core.workers import start_worker
+
+from .reproduce import train_timed
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .config import RunConfig
-    from .errors import RunError
-    from .reproduce import train_timed
-    from .workers import start_worker
-
     config_json, group = sys.argv[1:] if argv is None else argv
     # the parent stops this run with SIGINT (`reproduce.train_in_child`): take it even where this
     # process was started with SIGINT ignored (a background job of a shell script)

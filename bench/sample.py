@@ -11,7 +11,7 @@ import torch
 from datamodules.base import ShapeError
 from datamodules.registry import build_task
 
-from .files import write_npz
+from core.files import write_npz
 
 SHAPE_OPTIONS = ("length", "repeats", "items", "n_in", "n_out")
 
@@ -24,8 +24,6 @@ def sample_command(args: argparse.Namespace) -> int:
         valid = ", ".join("--" + n.replace("_", "-") for n in task.shape_names)
         bad = ", ".join("--" + n.replace("_", "-") for n in foreign)
         raise ShapeError(f"{task.name} takes {valid}, not {bad}")
-    if args.batch < 1:
-        raise ShapeError(f"--batch must be an integer >= 1 (got {args.batch})")
     generator = torch.Generator().manual_seed(args.seed)
     shape = given
     if set(given) != set(task.shape_names):  # fill what was not given from the split's defaults

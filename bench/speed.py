@@ -32,11 +32,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from core.errors import UsageError
+from core.files import write_csv, write_text
+from core.tables import markdown
+from datamodules.datamodule import TrainStream
+from datamodules.registry import TASKS, build_task
 from models.presets import preset
+from models.registry import build_model
 
-from .files import write_csv, write_text
+from .options import comma_list
+from .speed_convergence import convergence_section, convergence_table
+from .speed_scaling import plot_scaling, scaling_section, scaling_table
 from .speed_timing import (
-    compile_cache_counts, controller_step, copy_batch, first_call_seconds, interleaved,
+    clocks, compile_cache_counts, controller_step, copy_batch, first_call_seconds, interleaved,
     median_ratio, model_step, ntm_step,
 )
 
@@ -125,12 +133,6 @@ def data_section(device: torch.device, mode: str, batches: int) -> pd.DataFrame:
     """Per task and batch size: time to draw a training batch (the harness's TrainStream, on the
     CPU, then moved to the device) against the paper NTM's training step that consumes it, summed
     over `batches` consecutive batches of the stream (each with its own random shape)."""
-    from datamodules.datamodule import TrainStream
-    from datamodules.registry import TASKS, build_task
-    from models.registry import build_model
-
-    from .speed_timing import clocks
-
     now = clocks(device)
     rows = []
     for name in TASKS:
@@ -160,23 +162,6 @@ def data_section(device: torch.device, mode: str, batches: int) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ tables
-def markdown(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str]) -> str:
-    """A markdown table of `columns` (name -> header), cells formatted per column."""
-    lines = ["| " + " | ".join(columns.values()) + " |",
-             "|" + "|".join("---" if c in ("path", "task", "model", "sweep") else "---:"
-                            for c in columns) + "|"]
-    for _, row in df.iterrows():
-        cells = []
-        for c in columns:
-            value = row.get(c)
-            if value is None or (isinstance(value, float) and value != value):
-                cells.append("")
-            else:
-                cells.append(format(value, formats.get(c, "")))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def speed_table(df: pd.DataFrame) -> str:
     df = df.assign(path=df["path"].map(lambda p: p if p == "controller" else f"ntm, fused={p}"))
     return markdown(df, {
@@ -197,8 +182,6 @@ def data_table(df: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------- the command
 def parse_sections(text: str) -> list[str]:
-    from .cli import UsageError, comma_list
-
     chosen = comma_list(text)
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown or not chosen:
@@ -225,11 +208,7 @@ def section_table(section: str, df: pd.DataFrame) -> str:
     if section == "data":
         return data_table(df)
     if section == "scaling":
-        from .speed_scaling import scaling_table
-
         return scaling_table(df)
-    from .speed_convergence import convergence_table
-
     return convergence_table(df)
 
 
@@ -249,15 +228,11 @@ def write_tables(out: Path, info: dict) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from .cli import UsageError, comma_list
-
     sections = parse_sections(args.only)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if args.device == "auto" else args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available here")
-    if args.threads < 1:
-        raise UsageError(f"--threads must be >= 1 (got {args.threads})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cores = torch.get_num_threads()
@@ -280,13 +255,9 @@ def bench_command(args: argparse.Namespace) -> int:
                 df = data_section(device, "eager" if args.quick else "compile",
                                   batches=3 if args.quick else 20)
             elif section == "scaling":
-                from .speed_scaling import plot_scaling, scaling_section
-
                 df = scaling_section(device, quick=args.quick)
                 plot_scaling(df, out / "scaling.png")
             else:
-                from .speed_convergence import convergence_section
-
                 torch.set_num_threads(cores)  # convergence_section sets its own (1 per run)
                 seeds = [int(s) for s in comma_list(args.seeds)]
                 df = convergence_section(seeds, quick=args.quick)

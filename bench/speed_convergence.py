@@ -11,14 +11,19 @@ before the first step) and includes everything after: validations, logging, torc
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pandas as pd
+import torch
 
-from .config import RunConfig
+from core.config import RunConfig
+from core.tables import markdown
+from core.train import train
 
 THRESHOLD = 0.1  # validation bit errors per sequence
 RELAPSE = 1.0  # bit errors per sequence that count as a relapse after the threshold
@@ -105,10 +110,6 @@ def convergence_config(seed: int, out: Path, quick: bool = False, fused: str = "
 def run_convergence(seed: int, out: Path, time_limit: float, quick: bool = False,
                     fused: str = "auto", **recipe) -> ConvergenceRun:
     """Train one seed with `train(cfg)` and return its timings (the run folder is replaced)."""
-    import shutil
-
-    from .train import train
-
     cfg = convergence_config(seed, out, quick, fused, **recipe)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # a fresh run, never a resumed one
     run = ConvergenceRun(seed)
@@ -131,10 +132,6 @@ def convergence_section(seeds: list[int], quick: bool = False,
                         out: Path = Path("runs/bench-convergence")) -> pd.DataFrame:
     """One run per seed, one thread each (a second thread makes the compiled step only 1.2x
     faster), one after another; one row per seed."""
-    import os
-
-    import torch
-
     os.environ.setdefault("WANDB_SILENT", "true")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -151,8 +148,6 @@ def convergence_section(seeds: list[int], quick: bool = False,
 
 
 def convergence_table(df: pd.DataFrame) -> str:
-    from .speed import markdown
-
     df = df.copy()
     reached = df[df["reached"]]
     summary = {"seed": "median", "reached": f"{len(reached)}/{len(df)}",

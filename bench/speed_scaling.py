@@ -13,12 +13,19 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pandas as pd
-import torch
+import matplotlib
 
-from models.presets import preset
+matplotlib.use("Agg")  # headless: never look for a display (before pyplot is imported)
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import torch  # noqa: E402
 
-from .speed_timing import clocks, copy_batch, ntm_step
+from core.tables import markdown  # noqa: E402
+from models.presets import preset  # noqa: E402
+
+from .speed_timing import clocks, copy_batch, ntm_step  # noqa: E402
 
 BASE = {"memory_size": 128, "length": 20, "batch": 32, "heads": 1}
 SWEEPS = {
@@ -90,8 +97,6 @@ def exponents(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def scaling_table(df: pd.DataFrame) -> str:
-    from .speed import markdown
-
     e = exponents(df)
     e["sweep"] = e["sweep"].map(lambda s: LABELS[s] + (" (over T)" if s == "length" else ""))
     return markdown(e, {"sweep": "sweep", "model": "model", "exponent": "exponent",
@@ -103,13 +108,6 @@ def scaling_table(df: pd.DataFrame) -> str:
 def plot_scaling(df: pd.DataFrame, path: Path) -> None:
     """One log-log panel per sweep: ms per training step against the size, one line per model,
     with a dashed linear reference through the ntm's smallest point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-    import seaborn as sns
-
     sweeps = list(dict.fromkeys(df["sweep"]))
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4 * len(sweeps), 3.6))
     for ax, sweep in zip(axes if len(sweeps) > 1 else [axes], sweeps):

@@ -138,7 +138,7 @@ def first_call_seconds(step: Step, device: torch.device) -> float:
 def compile_cache_counts() -> dict[str, int]:
     """Inductor's FX graph cache hits and misses so far in this process."""
     try:
-        from torch._dynamo.utils import counters
+        from torch._dynamo.utils import counters  # a private module: absent in some versions
     except ImportError:  # pragma: no cover - older torch
         return {}
     inductor = counters.get("inductor", {})

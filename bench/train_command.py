@@ -8,8 +8,9 @@ from rich.table import Table
 
 from models.system import NonFiniteLossError
 
-from .config import RunConfig
-from .errors import RunError
+from core.config import RunConfig
+from core.errors import RunError
+from core.train import train
 
 
 def print_table(rows: pd.DataFrame, title: str) -> None:
@@ -23,11 +24,10 @@ def print_table(rows: pd.DataFrame, title: str) -> None:
 
 
 def train_command(cfg: RunConfig) -> int:
-    from .train import train
-
     try:
-        rows = train(cfg).test
+        result = train(cfg)
     except NonFiniteLossError as error:
         raise RunError(str(error)) from None
-    print_table(rows, f"{cfg.task} / {cfg.model}: test per length ({cfg.run_dir})")
+    # the folder the run wrote: without --out a unique one, not cfg.run_dir's default
+    print_table(result.test, f"{cfg.task} / {cfg.model}: test per length ({result.run_dir})")
     return 0

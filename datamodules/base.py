@@ -19,12 +19,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from .checks import ShapeError, check_int
+
 Batch = dict[str, Tensor]
 Shape = dict[str, int]
-
-
-class ShapeError(ValueError):
-    """An impossible shape parameter; the message names the valid values."""
 
 
 def randint(generator: torch.Generator, low: int, high: int) -> int:
@@ -39,12 +37,7 @@ def stable_seed(*parts: object) -> int:
 
 def require(task: str, name: str, value: object, low: int, high: int | None = None) -> int:
     """Check that a shape parameter is an integer in [low, high]; raise a one-line ShapeError if not."""
-    valid = f">= {low}" if high is None else f"in {low}..{high}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ShapeError(f"{task}: {name} must be an integer {valid} (got {value!r})")
-    if value < low or (high is not None and value > high):
-        raise ShapeError(f"{task}: {name} must be an integer {valid} (got {value})")
-    return value
+    return check_int(f"{task}: {name}", value, low, high, error=ShapeError)
 
 
 @dataclass(frozen=True)

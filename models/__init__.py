@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import importlib
 
-from .config import coerce
-from .lstm import LSTMBaseline, LSTMConfig
-from .ntm import NTM, NTMConfig, NTMState
-from .registry import MODELS, build_model, model_options
-
-__all__ = [
-    "MODELS", "build_model", "model_options", "coerce", "presets",
-    "NTM", "NTMConfig", "NTMState", "LSTMBaseline", "LSTMConfig",
-]
+# name -> the module that defines it. Imported on first use, for start-up time: `models.config`
+# (no torch) is read by the command line's parser, which must answer `--help` without torch.
+_EXPORTS = {
+    "MODELS": "registry", "build_model": "registry", "model_options": "registry",
+    "parameter_count": "registry", "coerce": "config", "OptionError": "config",
+    "NTM": "ntm", "NTMConfig": "ntm", "NTMState": "ntm", "LSTMBaseline": "lstm",
+    "LSTMConfig": "lstm",
+}
+__all__ = [*_EXPORTS, "presets"]
 
 
 def __getattr__(name: str):
-    # `presets` is imported on first use so that `python -m models.presets` runs it only once.
-    if name == "presets":
+    if name == "presets":  # a module: on first use also keeps `python -m models.presets` single
         return importlib.import_module(".presets", __name__)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,8 @@
 Each model has a ``@dataclass`` config whose ``__post_init__`` calls ``check_int`` and
 ``check_choice``, so a bad value fails at construction with one line that names the valid values:
 
-    NTMConfig(memory_size=0)    -> ValueError: memory_size must be an integer >= 1 (got 0)
-    NTMConfig(controller="gru") -> ValueError: controller must be one of lstm, ff (got 'gru')
+    NTMConfig(memory_size=0)    -> OptionError: memory_size must be an integer >= 1 (got 0)
+    NTMConfig(controller="gru") -> OptionError: controller must be one of lstm, ff (got 'gru')
 
 ``coerce(NTMConfig, {"heads": "3"})`` turns strings from a command line into the annotated field
 type (``{"heads": 3}``) and rejects unknown keys and values of the wrong type.
@@ -18,37 +18,35 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 
+from datamodules import checks
+
+class OptionError(ValueError):
+    """A bad model option (unknown name, wrong type, out of range): the user's input, not a bug;
+    the message is one line and names the valid values."""
+
+
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def check_int(
     name: str, value: object, low: int, high: int | None = None, *, allow_none: bool = False
 ) -> None:
-    """Raise ValueError unless `value` is an int in low..high (or None where allowed)."""
-    if allow_none and value is None:
-        return
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if is_int and value >= low and (high is None or value <= high):
-        return
-    valid = f">= {low}" if high is None else f"in {low}..{high}"
-    suffix = " or None" if allow_none else ""
-    raise ValueError(f"{name} must be an integer {valid}{suffix} (got {value!r})")
+    """Raise OptionError unless `value` is an int in low..high (or None where allowed)."""
+    checks.check_int(name, value, low, high, allow_none=allow_none, error=OptionError)
 
 
 def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
-    """Raise ValueError unless `value` is one of `choices`."""
-    choices = tuple(choices)
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+    """Raise OptionError unless `value` is one of `choices`."""
+    checks.check_choice(name, value, choices, error=OptionError)
 
 
 def coerce(config_cls: type, options: Mapping[str, object]) -> dict[str, object]:
-    """`options` converted to `config_cls`'s field types; unknown keys, bad values: ValueError."""
+    """`options` converted to `config_cls`'s field types; unknown keys, bad values: OptionError."""
     hints = typing.get_type_hints(config_cls)
     names = [f.name for f in dataclasses.fields(config_cls)]
     unknown = sorted(set(options) - set(names))
     if unknown:
-        raise ValueError(
+        raise OptionError(
             f"unknown option {', '.join(map(repr, unknown))} for {config_cls.__name__}; "
             f"valid options: {', '.join(names)}"
         )
@@ -69,7 +67,7 @@ def _convert(key: str, value: object, hint: object) -> object:
             continue
     wanted = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
     wanted += " or None" if allow_none else ""
-    raise ValueError(f"option {key!r} must be {wanted} (got {value!r})")
+    raise OptionError(f"option {key!r} must be {wanted} (got {value!r})")
 
 
 def _to(kind: object, value: object) -> object:

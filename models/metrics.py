@@ -9,6 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LN2 = math.log(2.0)
+# what sequence_metrics gives for every task, and with n-grams' optimal estimator beside them: the
+# names logged as `train/<name>`, `val/<name>`, `test/<label>/<name>` (the one list of them)
+METRICS = ("cost_bits", "bit_errors", "seq_acc", "bit_acc")
+ALL_METRICS = (*METRICS, "optimal_cost_bits")
 
 
 def sequence_costs(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:

@@ -14,6 +14,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .config import OptionError
+from .registry import MODELS, build_model, parameter_count
+
 TASK_SIZES: dict[str, tuple[int, int]] = {  # (input_size, output_size), as in shared/TASKS.md
     "copy": (9, 8),
     "repeat_copy": (10, 9),
@@ -72,14 +75,12 @@ PAPER_PARAMS: dict[tuple[str, str], int] = {
 
 def preset(name: str, task: str, model: str) -> dict[str, Any]:
     """{"options": model options, "lr": learning rate} of preset `name` for `task` and `model`."""
-    from .registry import MODELS
-
     if name not in PRESET_NAMES:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}")
+        raise OptionError(f"unknown preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}")
     if task not in TASK_SIZES:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASK_SIZES)}")
+        raise OptionError(f"unknown task {task!r}; choose one of: {', '.join(TASK_SIZES)}")
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+        raise OptionError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
     if name == "none":
         return {"options": {}, "lr": None}
     return copy.deepcopy(PAPER[(task, model)])
@@ -87,10 +88,8 @@ def preset(name: str, task: str, model: str) -> dict[str, Any]:
 
 def count_parameters(task: str, model: str) -> int:
     """Trainable parameters of `model` built with the paper preset for `task`."""
-    from .registry import build_model
-
-    net = build_model(model, *TASK_SIZES[task], **preset("paper", task, model)["options"])
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+    options = preset("paper", task, model)["options"]
+    return parameter_count(build_model(model, *TASK_SIZES[task], **options))
 
 
 def params_table() -> str:

@@ -4,7 +4,7 @@
     build_model("ntm-ff", 9, 8)                           # the NTM with a feedforward controller
     build_model("lstm", 9, 8, layers=3, size=256)
 
-Unknown names, unknown options and values of the wrong type raise ValueError naming the valid ones.
+Unknown names, unknown options and values of the wrong type raise OptionError naming the valid ones.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from .config import check_int, coerce
+from .config import OptionError, check_int, coerce
 from .lstm import LSTMBaseline, LSTMConfig
 from .ntm import NTM, NTMConfig
 
@@ -38,20 +38,33 @@ MODELS: dict[str, partial] = {
 
 def _builder(name: str) -> partial:
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+        raise OptionError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[name]
 
 
-def build_model(name: str, input_size: int, output_size: int, **options: Any) -> nn.Module:
-    """The network called `name` mapping (B, T, input_size) to (B, T, output_size) logits."""
+def _check_fixed(name: str, options: dict[str, Any]) -> None:
     builder = _builder(name)
     config_cls = builder.args[1]
     for key, fixed in builder.keywords.items():  # e.g. "ntm" fixes controller="lstm"
         if key in options and coerce(config_cls, {key: options[key]})[key] != fixed:
             others = [n for n, b in MODELS.items() if b.keywords.get(key) == options[key]]
             hint = f"; use model {others[0]!r}" if others else ""
-            raise ValueError(f"model {name!r} fixes {key}={fixed!r} (got {options[key]!r}){hint}")
-    return builder(input_size, output_size, **options)
+            raise OptionError(f"model {name!r} fixes {key}={fixed!r} (got {options[key]!r}){hint}")
+
+
+def build_model(name: str, input_size: int, output_size: int, **options: Any) -> nn.Module:
+    """The network called `name` mapping (B, T, input_size) to (B, T, output_size) logits."""
+    _check_fixed(name, options)
+    return _builder(name)(input_size, output_size, **options)
+
+
+def model_config(name: str, **options: Any) -> Any:
+    """The checked config dataclass model `name` would be built with (e.g. NTMConfig), without
+    building it: nothing is allocated (core/footprint.py sizes a run from it)."""
+    _check_fixed(name, options)
+    builder = _builder(name)
+    config_cls = builder.args[1]
+    return config_cls(**coerce(config_cls, {**options, **builder.keywords}))
 
 
 def model_options(name: str) -> dict[str, Any]:
@@ -61,3 +74,8 @@ def model_options(name: str) -> dict[str, Any]:
         f.name: f.default for f in fields(builder.args[1]) if f.default is not MISSING
     }
     return defaults | builder.keywords
+
+
+def parameter_count(net: nn.Module) -> int:
+    """Trainable parameters of `net`: the count the paper's tables and the results table give."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -12,7 +12,6 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from bench.config import RunConfig
 from datamodules.registry import build_task
 
 from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
@@ -28,11 +27,15 @@ class SequenceSystem(pl.LightningModule):
         super().__init__()
         # The whole resolved config (model name and options included) goes into the checkpoint,
         # so any checkpoint rebuilds by name; W&B gets the same dict from the logger.
+        # It reads the keys below; the run core (core/config.py's RunConfig) owns the schema and
+        # hands a resolved config (preset applied, so `lr` is set).
         self.save_hyperparameters(logger=False)
-        self.cfg = RunConfig.from_dict(config).resolved()
-        self.task = build_task(self.cfg.task, **self.cfg.task_options)
+        if config.get("lr") is None:
+            raise ValueError("SequenceSystem needs a resolved config (RunConfig.resolved(): lr set)")
+        self.config = config
+        self.task = build_task(config["task"], **config["task_options"])
         self.net = build_model(
-            self.cfg.model, self.task.input_size, self.task.output_size, **self.cfg.model_options
+            config["model"], self.task.input_size, self.task.output_size, **config["model_options"]
         )
         self.test_labels = [self.task.label(s) for s in self.task.test_shapes()]
 
@@ -96,8 +99,9 @@ class SequenceSystem(pl.LightningModule):
         )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        cfg = self.cfg
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=cfg.lr)
+        cfg = self.config
+        if cfg["optimizer"] == "adam":
+            return torch.optim.Adam(self.parameters(), lr=cfg["lr"])
         # Graves (2013, 2014): RMSProp with momentum 0.9 and a decay of 0.95.
-        return torch.optim.RMSprop(self.parameters(), lr=cfg.lr, alpha=0.95, momentum=cfg.momentum)
+        return torch.optim.RMSprop(self.parameters(), lr=cfg["lr"], alpha=0.95,
+                                   momentum=cfg["momentum"])

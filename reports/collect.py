@@ -27,19 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import wandb
 import yaml
 
-from bench.errors import RunError
+from core.config import DISPLAY_FIELDS, load_yaml
+from core.errors import RunError
 from datamodules.registry import build_task
-
-METRICS = ("cost_bits", "bit_errors", "seq_acc", "bit_acc", "optimal_cost_bits")
+from models.metrics import ALL_METRICS as METRICS
 SHAPE_COLUMNS = ("length", "repeats", "items", "n_in", "n_out")
 RUN_COLUMNS = ("run", "task", "model", "variant", "seed")
 TABLE_COLUMNS = (*RUN_COLUMNS, "split", "step", "sequences", "label", "size", *SHAPE_COLUMNS,
                  *METRICS)
 # config keys that never make two runs different experiments
-NOT_A_VARIANT = {"seed", "out", "progress", "wandb_project", "devices", "accelerator", "strategy",
-                 "val_every", "val_batches", "val_batch_size", "test_batch_size", "checkpoint_every"}
+NOT_A_VARIANT = {*DISPLAY_FIELDS, "seed", "devices", "accelerator", "strategy", "val_every",
+                 "val_batches", "val_batch_size", "test_batch_size", "checkpoint_every"}
 NAMING = ("model_options.", "lr", "optimizer", "task_options.", "batch_size", "max_steps")
 
 
@@ -112,7 +113,7 @@ def find_run_dirs(roots: Sequence[str | Path]) -> list[Path]:
 
 def read_config(path: Path) -> dict[str, Any]:
     try:
-        config = yaml.safe_load(path.read_text())
+        config = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise RunError(f"cannot read {path} ({first_line(error)})") from None
     if not isinstance(config, dict) or "task" not in config or "model" not in config:
@@ -295,8 +296,6 @@ def wandb_records(project: str, api: Any = None) -> tuple[list[Record], list[str
     and its full history, turned into the same rows as local runs (no checkpoints)."""
     if api is None:
         try:
-            import wandb
-
             api = wandb.Api(timeout=30)
         except Exception as error:  # no key, no network: wandb raises several kinds
             raise RunError(f"cannot reach the W&B API ({first_line(error)}); log in with "

@@ -16,17 +16,24 @@ import shlex
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bench.errors import RunError
-from bench.files import atomic_write, write_csv
+from core.errors import RunError
+from core.files import atomic_write, write_csv
 
+from .collect import collect
 from .converge import DEFAULT_THRESHOLD
-
-if TYPE_CHECKING:
-    from .figures import FigureFile
+from .curves import learning_curves
+from .end_marker import end_marker_table
+from .figures import FigureFile, palette
+from .generalization import generalization
+from .html import Page, write_pages
+from .memory import memory_figure
+from .outputs import outputs_figure
+from .probes import probes
+from .results import display_tables, results_table
+from .sweeps import history_figure, importance_figure, importances, load_studies, trials_table
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Report:
     table: Path
     figures: list[FigureFile]
     notes: list[str] = field(default_factory=list)
+    runs: pd.DataFrame | None = None  # one row per run read (the collection's runs), if any
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -49,20 +57,13 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 def check_format(table_format: str) -> None:
     if table_format == "parquet":
         try:
-            import pyarrow  # noqa: F401
+            import pyarrow  # noqa: F401  (an optional dependency: the parquet extra)
         except ImportError:
             raise RunError("--table-format parquet needs pyarrow: pip install -e '.[parquet]' "
                            "(or use --table-format csv)") from None
 
 
 def run_figures(collection, figures_dir: Path, shapes: int) -> tuple[list[FigureFile], list[str]]:
-    from .curves import learning_curves
-    from .figures import palette
-    from .generalization import generalization
-    from .memory import memory_figure
-    from .outputs import outputs_figure
-    from .probes import probes
-
     colors = palette(sorted(collection.runs["variant"].unique()))
     figures = [f for f in (learning_curves(collection.table, figures_dir, colors),
                            generalization(collection.table, collection.runs, figures_dir, colors))
@@ -86,18 +87,12 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
                  wandb_project: str | None, out: str, threshold: float = DEFAULT_THRESHOLD,
                  table_format: str = "csv", shapes: int = 3, command: str = "ntmbench report",
                  api=None) -> Report:
-    from .collect import collect
-    from .html import Page, write_pages
-    from .results import display_tables, results_table
-
     if studies and not storage:
         raise RunError("--study needs --storage URL (e.g. --storage sqlite:///runs/sweeps/studies.db)")
     if storage and not studies:
         raise RunError("--storage needs at least one --study NAME")
     if not (threshold > 0):
         raise RunError(f"--threshold must be > 0 (got {threshold})")
-    if shapes < 1:
-        raise RunError(f"--shapes must be >= 1 (got {shapes})")
     check_format(table_format)
     if not runs and not studies and not wandb_project:
         runs = ["runs"]
@@ -108,8 +103,6 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
     collection = collect(runs, wandb_project, api) if runs or wandb_project else None
     loaded = []
     if studies:
-        from .sweeps import load_studies
-
         loaded = load_studies(studies, storage)
 
     figures_dir = root / "figures"
@@ -134,8 +127,6 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
         figures += more
         notes += more_notes
         if (collection.runs["task"] == "repeat_copy").any():
-            from .end_marker import end_marker_table
-
             markers, marker_notes = end_marker_table(collection.runs)
             notes += marker_notes
             if not markers.empty:
@@ -146,8 +137,6 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
         sources.append(f"{len(collection.runs)} runs "
                        f"({', '.join(sorted(collection.runs['task'].unique()))})")
     if loaded:
-        from .sweeps import history_figure, importance_figure, importances, trials_table
-
         trials = trials_table(loaded)
         write_csv(root / "sweep_trials.csv", trials)
         imp, imp_notes = importances(loaded)
@@ -165,7 +154,8 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
                 sources=" and ".join(sources), tables=tables, figures=figures, notes=notes,
                 files=files)
     index, summary = write_pages(page, root)
-    return Report(root, index, summary, table_path, figures, notes)
+    return Report(root, index, summary, table_path, figures, notes,
+                  collection.runs if collection is not None else None)
 
 
 def command_line(args) -> str:
@@ -192,23 +182,3 @@ def report_command(args) -> int:
     print(f"{len(report.figures)} figures (PNG and PDF) in {report.out / 'figures'}")
     print(f"open {report.index}  (summary for the README: {report.summary})")
     return 0
-
-
-def add_report_options(p) -> None:
-    """The `ntmbench report` flags (kept here so that bench/cli.py only parses)."""
-    p.add_argument("--runs", action="append", metavar="DIR",
-                   help="a folder of runs, searched recursively (repeatable; default: runs)")
-    p.add_argument("--study", action="append", metavar="NAME",
-                   help="an Optuna study to draw (repeatable; needs --storage)")
-    p.add_argument("--storage", metavar="URL",
-                   help="the studies' Optuna storage, e.g. sqlite:///sweeps.db or a journal file")
-    p.add_argument("--wandb-project", metavar="ENTITY/PROJECT",
-                   help="also read runs from the W&B API (needs network and a login)")
-    p.add_argument("--out", required=True, metavar="DIR", help="report folder, e.g. reports/latest")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help="converged once the validation bit errors per sequence fall below this "
-                        f"(default {DEFAULT_THRESHOLD})")
-    p.add_argument("--table-format", choices=("csv", "parquet"), default="csv",
-                   help="format of the tidy table (parquet needs pyarrow)")
-    p.add_argument("--shapes", type=int, default=3,
-                   help="test shapes shown in the outputs-vs-targets figures (default 3)")

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-DEFAULT_THRESHOLD = 0.1
+from core.config import CONVERGED_BELOW as DEFAULT_THRESHOLD
 
 
 def sequences_to_converge(curve: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.checkpoint_commands import load_system, predict_arrays
-from bench.errors import RunError
+from core.evaluate import load_system, predict_arrays
+from core.errors import RunError
 from datamodules.base import stable_seed
 
 COLUMNS = ["task", "variant", "seed", "label", "length", "repeats", "data_errors", "marker_errors",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.files import write_text
+from core.files import write_text
+from core.tables import markdown
 
 from .figures import FigureFile
 
@@ -78,16 +79,6 @@ def render_html(page: Page, root: Path) -> str:
     return "\n".join(parts)
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    def cell(value: object) -> str:
-        return "-" if pd.isna(value) else str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def render_markdown(page: Page, root: Path) -> str:
     parts = [f"# {page.title}", "", f"Made by `{page.command}` from {page.sources}.",
              "Open `index.html` beside this file for the same report with every figure embedded.", ""]
@@ -96,7 +87,7 @@ def render_markdown(page: Page, root: Path) -> str:
     if page.notes:
         parts.append("")
     for heading, table in page.tables.items():
-        parts += [f"## {heading}", "", markdown_table(table), ""]
+        parts += [f"## {heading}", "", markdown(table, missing="-"), ""]
     for figure in page.figures:
         parts += [f"## {figure.title}", "", f"![{figure.title}]({relative(figure.png, root)})", "",
                   f"{figure.caption} ([PDF]({relative(figure.pdf, root)}))", ""]

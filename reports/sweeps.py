@@ -13,12 +13,14 @@ import math
 from pathlib import Path
 
 import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bench.errors import RunError
+from core.errors import RunError
 
 from .collect import first_line
 from .figures import FigureFile, handles, note, save, style
@@ -27,9 +29,6 @@ from .figures import FigureFile, handles, note, save, style
 def storage_for(url: str):
     """An RDB URL (sqlite:///sweeps.db, postgresql+psycopg2://...) or a journal file path."""
     if "://" not in url:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
         if not Path(url).is_file():
             raise RunError(f"Optuna storage {url} not found; pass a URL such as "
                            f"sqlite:///sweeps.db or an existing journal file")

@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.config import ConfigError
+import optuna
+
+from core.errors import ConfigError
 
 from .spec import STUDY_NAME, SweepSpec
+from .status import print_status, write_summary
 from .storage import check_url, default_url, open_storage, redact
+from .study import run_sweep
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from .status import print_status, write_summary
-    from .study import run_sweep
-
     spec = SweepSpec.load(args.config)
     trials = spec.trials if args.trials is None else args.trials
-    if trials < 0:
-        raise ConfigError(f"--trials must be >= 0 (got {trials})")
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
     storage = args.storage or default_url(args.out)
     check_url(storage)
     name = args.study or spec.study
@@ -40,10 +37,6 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    import optuna
-
-    from .status import print_status
-
     name = args.study or (SweepSpec.load(args.config).study if args.config else None)
     url = args.storage or default_url(args.out)
     storage = open_storage(url, create=False)

@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 
-from bench.config import ConfigError, RunConfig
+from core.config import DISPLAY_FIELDS, RunConfig, load_yaml_file
+from core.errors import ConfigError, OptionError, ShapeError
+from datamodules.registry import TASKS, build_task
+from models.metrics import METRICS as VAL_METRICS
+from models.registry import MODELS, build_model, model_options
 
 KEYS = ("description", "study", "task", "model", "metric", "direction", "trials", "sampler",
         "pruner", "fixed", "space")
-# models/metrics.py, logged as val/<name>
-VAL_METRICS = ("cost_bits", "bit_errors", "seq_acc", "bit_acc")
 NOT_SAMPLED = ("task", "model", "out", "devices", "accelerator", "strategy", "progress",
                "wandb_project", "model_options", "task_options")
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
@@ -49,17 +50,6 @@ PRUNERS = {
     "threshold": optuna.pruners.ThresholdPruner,
 }
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # it names a folder too
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML with 1.2's floats: `1e-5` is a number (PyYAML, following YAML 1.1, reads a string)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
 
 
 @dataclass(frozen=True)
@@ -115,10 +105,7 @@ class SweepSpec:
             shipped = ", ".join(sorted(p.stem for p in Path(__file__).parent.glob("*.yaml")))
             raise ConfigError(f"sweep file {path} not found; shipped sweeps (sweeps/NAME.yaml): "
                               f"{shipped}")
-        try:
-            raw = yaml.load(path.read_text(), Loader=_Loader)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        raw = load_yaml_file(path, "sweep file")
         try:
             return cls.from_dict(raw, str(path))
         except ConfigError as error:
@@ -192,7 +179,7 @@ class SweepSpec:
 
     def identity(self) -> dict[str, Any]:
         """What a study is bound to: rerunning a study with another sweep file is refused."""
-        base = {k: v for k, v in self.base.to_dict().items() if k not in ("out", "progress")}
+        base = self.base.identity()
         ident = {"task": self.task, "model": self.model, "metric": self.metric,
                  "direction": self.direction, "fixed": base,
                  "space": {p.name: p.describe() for p in self.space}}
@@ -203,9 +190,6 @@ class SweepSpec:
     def check(self) -> None:
         """Build the task and the model with every searched value at its low end, then at its high
         end, so a value no trial could train with fails now, not in trial 7."""
-        from datamodules.registry import build_task
-        from models.registry import build_model
-
         for end in (0, 1):
             params = {p.name: p.ends()[end] for p in self.space}
             where = "low" if end == 0 else "high"
@@ -213,13 +197,10 @@ class SweepSpec:
                 cfg = self.trial_config(params, "unused").resolved()
             except ConfigError as error:
                 raise ConfigError(f"space at its {where} ends: {error}") from None
-            if cfg.max_steps < cfg.val_every:
-                raise ConfigError(f"max_steps ({cfg.max_steps}) < val_every ({cfg.val_every}): "
-                                  f"no validation, so no {self.metric} to optimize")
             try:
                 task = build_task(cfg.task, **cfg.task_options)
                 build_model(cfg.model, task.input_size, task.output_size, **cfg.model_options)
-            except ValueError as error:
+            except (OptionError, ShapeError) as error:
                 raise ConfigError(f"space at its {where} ends: {error}") from None
 
 
@@ -232,12 +213,10 @@ def _base_config(task: Any, model: Any, fixed: Any) -> RunConfig:
         if key in fixed:
             raise ConfigError(f"fixed.{key}: not allowed here ({why})")
     values = {"progress": False, **fixed, "task": task, "model": model, "out": "unused"}
-    base = RunConfig.from_dict(values)
+    base = RunConfig.from_dict(values, where="fixed")
     if base.devices != 1:
         raise ConfigError("fixed.devices must be 1: a trial is one process; use --workers K "
                           "(or several machines) to run trials side by side")
-    from datamodules.registry import TASKS
-    from models.registry import MODELS
 
     if base.task not in TASKS:
         raise ConfigError(f"unknown task {base.task!r}; choose one of: {', '.join(TASKS)}")
@@ -278,9 +257,6 @@ def _param(name: str, spec: Any, base: RunConfig) -> Param:
 
 
 def _check_target(name: str, base: RunConfig) -> None:
-    from datamodules.registry import TASKS
-    from models.registry import model_options
-
     group, dot, key = name.partition(".")
     fields = [f.name for f in dataclasses.fields(RunConfig)]
     if not dot:

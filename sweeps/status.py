@@ -13,11 +13,12 @@ from typing import Any
 
 import optuna
 import pandas as pd
+import wandb
 from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
-from bench.files import write_csv, write_text
+from core.files import write_csv, write_text
 
 from .storage import GRACE_S
 
@@ -93,8 +94,6 @@ def _cell(value: Any) -> str:
 def write_summary(study: optuna.Study, sweep_dir: Path, project: str, info: dict[str, Any]) -> None:
     """`<sweep_dir>/trials.csv` and one W&B run for the study (group = study, job type
     sweep-summary) holding the trials table and the best trial. Rerunning updates the same run."""
-    import wandb
-
     frame = trials_frame(study)
     write_csv(sweep_dir / "trials.csv", frame)
     os.environ.setdefault("WANDB_MODE", "offline")

@@ -15,7 +15,7 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from bench.config import ConfigError
+from core.config import ConfigError
 
 DB_FILE = "studies.db"
 HEARTBEAT_S = 20  # a running trial records a heartbeat this often ...

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import multiprocessing
@@ -33,9 +34,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from bench.config import ConfigError
-from bench.errors import RunError
-from bench.files import write_text
+from core.config import ConfigError
+from core.errors import RunError
+from core.files import write_text
 
 from .spec import SweepSpec
 from .storage import open_storage, redact
@@ -178,7 +179,8 @@ def work(sweep: Sweep) -> int:
 
 def _worker_process(sweep: Sweep, workers: int, parent: int) -> None:
     _die_with(parent)
-    from bench.workers import start_worker
+    # imported after the death signal is set (torch takes seconds to import): no orphan window
+    from core.workers import start_worker
 
     start_worker(workers)
     work(sweep)
@@ -187,8 +189,6 @@ def _worker_process(sweep: Sweep, workers: int, parent: int) -> None:
 def _die_with(parent: int) -> None:
     """Linux: have the kernel kill this worker when the launcher dies, so no orphan keeps a trial."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return

@@ -1,7 +1,9 @@
 """One trial: sample, build the RunConfig, train it as a full run, and tell Optuna how it ended.
 
 Every trial ends in the storage as one of
-    COMPLETE  value = the last logged `metric`
+    COMPLETE  value = the best `metric` of its validations (the lowest when minimizing): the
+              validation point `test_on: best` tests, so a spike at the last validation does not
+              decide a trial (the pruner still sees every running value)
     PRUNED    stopped by the pruner at a validation; value = the last reported one
     FAIL      with user attrs `fail_kind` and `fail_reason`:
               diverged     the loss (or the metric) turned non-finite
@@ -30,7 +32,11 @@ from lightning.pytorch.loggers import WandbLogger
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from bench.config import ConfigError
+from core.errors import ConfigError, OptionError, ShapeError
+from core.footprint import check_fits
+from core.train import train
+from datamodules.registry import build_task
+from models.registry import build_model
 from models.system import NonFiniteLossError
 
 from .spec import SweepSpec
@@ -44,23 +50,40 @@ class StepPruning(PyTorchLightningPruningCallback):
     The stock callback reports at `current_epoch`; a run here is one endless epoch (steps, not
     epochs), so every report would land on step 0 and Optuna would keep only the first. Reporting
     at `global_step` gives pruners the curve, and their `n_warmup_steps` / `interval_steps` count
-    training steps. Sweeps run one process per trial, so the DDP branch is not needed."""
+    training steps. Sweeps run one process per trial, so the DDP branch is not needed.
+
+    It also keeps every validation's value: `best` is the trial's objective."""
+
+    def __init__(self, trial: optuna.Trial, monitor: str, direction: str = "minimize") -> None:
+        super().__init__(trial, monitor=monitor)
+        self.direction = direction
+        self.values: list[float] = []
+
+    @property
+    def best(self) -> float | None:
+        """The best finite value of `monitor` over the validations so far (None before any)."""
+        finite = [v for v in self.values if math.isfinite(v)]
+        if not finite:
+            return None
+        return min(finite) if self.direction == "minimize" else max(finite)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return super().on_validation_end(trainer, pl_module)  # warns about a missing metric
         score = float(trainer.callback_metrics[self.monitor])
         step = trainer.global_step
+        self.values.append(score)
         self._trial.report(score, step=step)
         if self._trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} ({self.monitor} = {score:.4g})")
 
 
 class TrialToWandb(pl.Callback):
-    """Files the trial in its W&B run: the trial number in the config, the outcome in the summary."""
+    """Files the trial in its W&B run: the trial number in the config, the outcome in the summary
+    (`trial/value`: the trial's objective, the best validation value that `pruning` kept)."""
 
-    def __init__(self, study: str, number: int, metric: str) -> None:
-        self.study, self.number, self.metric = study, number, metric
+    def __init__(self, study: str, number: int, pruning: StepPruning) -> None:
+        self.study, self.number, self.pruning = study, number, pruning
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for logger in trainer.loggers:
@@ -69,9 +92,8 @@ class TrialToWandb(pl.Callback):
                                                 allow_val_change=True)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        value = trainer.callback_metrics.get(self.metric)
-        value = None if value is None else float(value)
-        state = "complete" if value is not None and math.isfinite(value) else "failed"
+        value = self.pruning.best
+        state = "complete" if value is not None else "failed"
         if wandb.run is not None:
             wandb.run.summary.update({"trial/state": state, "trial/number": self.number,
                                       "trial/value": value})
@@ -164,8 +186,6 @@ def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
               sweep_dir: Path) -> Outcome:
     """Sample, train, record. Returns the outcome after telling the study; re-raises what should
     stop the worker (unexpected errors, Ctrl-C) after recording the trial as failed."""
-    from bench.train import train
-
     def failed(kind: str, reason: str) -> Outcome:
         return finish(study, trial, Outcome(TrialState.FAIL, kind=kind, reason=reason))
 
@@ -175,14 +195,14 @@ def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
     try:
         cfg = spec.trial_config(spec.suggest(trial), run_dir)
         check_buildable(cfg)
-    except (ConfigError, ValueError) as error:
+    except (ConfigError, OptionError, ShapeError) as error:
         return failed("invalid", one_line(error))
     if run_dir.exists():  # trial numbers are never reused, so this folder is another study's
         error = ConfigError(f"{run_dir} already exists: it belongs to another study; delete it")
         failed("error", str(error))
         raise error
-    callbacks = [StepPruning(trial, monitor=spec.metric),
-                 TrialToWandb(study.study_name, trial.number, spec.metric)]
+    pruning = StepPruning(trial, monitor=spec.metric, direction=spec.direction)
+    callbacks = [pruning, TrialToWandb(study.study_name, trial.number, pruning)]
     try:
         result = train(cfg, callbacks=callbacks, wandb_group=study.study_name, wandb_tags=["sweep"])
     except optuna.TrialPruned as pruned:
@@ -195,11 +215,12 @@ def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
     except BaseException as error:
         failed("error", f"{type(error).__name__}: {one_line(error)}")
         raise
-    value = result.metrics.get(spec.metric)
-    if value is None:
+    last = result.metrics.get(spec.metric)
+    if last is None:
         return failed("invalid", f"{spec.metric} was never logged")
-    if not math.isfinite(value):
-        return failed("diverged", f"{spec.metric} = {value}")
+    if not math.isfinite(last):
+        return failed("diverged", f"{spec.metric} = {last}")
+    value = pruning.best  # the best validation value: what `test_on: best` tests
     trial.set_user_attr("test_cost_bits", {row["label"]: float(row["cost_bits"])
                                            for _, row in result.test.iterrows()})
     return finish(study, trial, Outcome(TrialState.COMPLETE, value=float(value)))
@@ -207,10 +228,8 @@ def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
 
 def check_buildable(cfg: Any) -> None:
     """Build the task and model (cheap) so a bad combination is told apart from a training error."""
-    from datamodules.registry import build_task
-    from models.registry import build_model
-
     resolved = cfg.resolved()
+    check_fits(resolved)  # a size that cannot fit this machine is invalid, not an error
     task = build_task(resolved.task, **resolved.task_options)
     build_model(resolved.model, task.input_size, task.output_size, **resolved.model_options)
 

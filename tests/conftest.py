@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from bench.config import RunConfig  # noqa: E402
+from core.config import RunConfig  # noqa: E402
 
 TINY_NTM = {"memory_size": 8, "memory_width": 4, "controller_size": 8}
 

@@ -308,7 +308,7 @@ def test_auto_counts_training_passes_from_the_global_step_across_a_resume(tmp_pa
     import lightning.pytorch as pl
     import wandb
 
-    from bench.train import train
+    from core.train import train
 
     class Passes(pl.Callback):
         def __init__(self, crash_at=None):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.train import train
+from core.train import train
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.config import ConfigError
-from bench.train import train
+from core.config import ConfigError
+from core.train import train
 
 NTMBENCH = str(Path(sys.executable).parent / "ntmbench")
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -167,10 +167,10 @@ def test_a_folder_in_use_is_refused_and_left_intact(tmp_path: Path, tiny_config)
         (["--config", "missing.yaml"], "cannot read config missing.yaml"),
         (["--config", "bad.yaml"], "config bad.yaml is not valid YAML"),
         (["--config", "list.yaml"], "must hold a mapping of RunConfig fields"),
-        (["--config", "unknown.yaml"], "unknown option 'epochs' for RunConfig; valid options: task"),
+        (["--config", "unknown.yaml"], "unknown.yaml: unknown key 'epochs'; valid keys: task"),
         (["-t", "max_length=-1"], "copy: max_length must be an integer >= 1 (got -1)"),
         (["-m", "memory_size=0"], "memory_size must be an integer >= 1 (got 0)"),
-        (["--batch-size", "0"], "batch_size must be >= 1 (got 0)"),
+        (["--batch-size", "0"], "batch_size must be an integer >= 1 (got 0)"),
         (["--lr", "-1"], "lr must be > 0 (got -1.0)"),
         (["--max-steps", "2.5"], "'max_steps' must be int (got '2.5')"),
         (["--preset", "huge"], "huge"),

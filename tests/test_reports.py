@@ -18,7 +18,7 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from bench.cli import main
-from bench.train import train
+from core.train import train
 from conftest import tiny
 from reports.collect import TABLE_COLUMNS, collect, variants
 from reports.command import build_report
@@ -26,6 +26,7 @@ from reports.converge import median_with_never, sequences_to_converge
 from reports.curves import on_common_grid
 from reports.probes import representative
 from reports.results import results_table
+from test_training import wandb_records
 
 CHROMIUM = Path("/usr/bin/chromium")
 LSTM = {"layers": 1, "size": 8}
@@ -255,16 +256,20 @@ def test_report_command_draws_a_sweep_alone_and_notes_missing_importances(
     assert "importances need at least 2" in capsys.readouterr().out
 
 
-class FakeRun:
-    def __init__(self, run_dir: Path) -> None:
-        import yaml
+class OfflineRun:
+    """A W&B run as the public API gives it (`run.name`, `run.id`, `run.config`,
+    `run.scan_history()`), read from the offline `.wandb` file that W&B itself wrote during
+    training: the report's W&B path is checked against W&B's records, not against metrics.csv."""
 
-        self.name, self.id = run_dir.name, "abc123"
-        self.config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        metrics = pd.read_csv(run_dir / "csv" / "metrics.csv")
-        self.rows = [{k: v for k, v in row.items() if not pd.isna(v) and k != "step"}
-                     | {"trainer/global_step": row["step"], "_step": i}
-                     for i, row in enumerate(metrics.to_dict("records"))]
+    def __init__(self, run_dir: Path) -> None:
+        records = wandb_records(run_dir)
+        (run,) = [r["run"] for r in records if r["type"] == "run"]
+        self.name, self.id = run["display_name"], run["run_id"]
+        self.config = dict(run["config"]["update"])
+        for r in records:  # later config updates, as the API merges them
+            if r["type"] == "config":
+                self.config.update(r["config"]["update"])
+        self.rows = [r["history"]["item"] for r in records if r["type"] == "history"]
 
     def scan_history(self):
         return iter(self.rows)
@@ -276,12 +281,13 @@ def test_wandb_runs_give_the_same_rows_as_local_files(made) -> None:
     class Api:
         def runs(self, project):
             assert project == "me/ntmbench"
-            return [FakeRun(run_dir)]
+            return [OfflineRun(run_dir)]
 
     remote = collect(wandb_project="me/ntmbench", api=Api()).table
     local = collect([run_dir]).table
     keep = ["split", "step", "sequences", "label", "size", "cost_bits", "bit_errors"]
     assert remote["run"].unique().tolist() == ["wandb:copy-ntm-seed0"]
+    assert (remote["split"] == "val").sum() == 2 and (remote["split"] == "test").sum() == 2
     pd.testing.assert_frame_equal(remote[keep].reset_index(drop=True),
                                   local[keep].reset_index(drop=True), check_dtype=False)
 

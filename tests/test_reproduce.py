@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.config import ConfigError
-from bench.reproduce import load_plan, planned_runs, results_markdown, select
+from bench.plan import load_plan, planned_runs, select
+from bench.reproduce import results_markdown
+from core.config import ConfigError, RunConfig
 from datamodules.registry import TASKS
 from models.registry import MODELS
 
@@ -45,8 +46,44 @@ def test_bad_plans_are_one_line_errors(tmp_path: Path, capsys) -> None:
     bad.write_text(yaml.safe_dump({"name": "b", "version": 1, "experiments": [
         {"task": "copy", "seeds": [0], "models": {"ntm": {"max_stepz": 3}}}]}))
     assert main(["reproduce", "--plan", str(bad), "--out", str(tmp_path / "runs")]) == 2
-    assert "unknown option 'max_stepz' for RunConfig" in capsys.readouterr().err
+    assert ("plan bad.yaml: experiments[0].models.ntm: unknown key 'max_stepz'; valid keys: preset"
+            in capsys.readouterr().err)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("plan, message", [
+    ({"defaultz": {}}, "plan bad.yaml: unknown key 'defaultz'; valid keys: name, version, defaults, experiments"),
+    ({"V2": {"optimizer": "adam"}}, "plan bad.yaml: unknown key 'V2'; valid keys: name"),
+    ({"defaults": {"lr": 1e-3, "batchsize": 4}}, "plan bad.yaml: defaults: unknown key 'batchsize'"),
+    ({"defaults": {"lr": "fast"}}, "experiments[0].models.ntm: option 'lr' must be float or None"),
+    ({"experiments": [{"task": "copy", "seeds": [0], "models": {"ntm": None}, "seed": 1}]},
+     "plan bad.yaml: experiments[0]: unknown key 'seed'; valid keys: task, seeds, defaults, models"),
+    ({"experiments": [{"task": "copy", "seeds": [0], "defaults": {"seed": 3}, "models": {"ntm": None}}]},
+     "experiments[0].defaults: seed cannot be set here"),
+    ({"experiments": [{"task": "copy", "seeds": "0", "models": {"ntm": None}}]},
+     "experiments[0].seeds: expected a non-empty list of integers"),
+])
+def test_every_level_of_a_plan_is_checked(plan: dict, message: str, tmp_path: Path, capsys) -> None:
+    # one schema: a plan's top level, its defaults, an experiment and its models are RunConfig
+    # fields or the plan's own keys; anything else is one line naming the key and the valid ones
+    bad = tmp_path / "bad.yaml"
+    base = {"name": "b", "version": 1, "experiments": [
+        {"task": "copy", "seeds": [0], "models": {"ntm": {"max_steps": 200}}}]}
+    bad.write_text(yaml.safe_dump(base | plan))
+    assert main(["reproduce", "--plan", str(bad), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_experiments_defaults_apply_to_its_models(tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: p\nversion: 1\ndefaults: {lr: 1e-4, batch_size: 2}\nexperiments:\n"
+                    "  - task: copy\n    seeds: [0]\n    defaults: {batch_size: 8, max_steps: 400}\n"
+                    "    models: {ntm: {max_steps: 600}, lstm: null}\n")
+    runs = planned_runs(load_plan(str(plan)), tmp_path, {})
+    assert [(r.config.model, r.config.lr, r.config.batch_size, r.config.max_steps) for r in runs] == [
+        ("ntm", 1e-4, 8, 600), ("lstm", 1e-4, 8, 400)]
 
 
 def tiny_plan(path: Path) -> Path:
@@ -123,7 +160,7 @@ def test_tasks_models_and_seeds_pick_runs(tmp_path: Path) -> None:
     (["--models", "ntm,gru"], "--models gru: not in this plan; choose from: lstm, ntm, ntm-ff"),
     (["--tasks", "associative_recall", "--seeds", "1"], "--seeds 1: not in this plan; choose from: 0"),
     (["--seeds", ","], "--seeds '': not in this plan; choose from: 0, 1"),
-    (["--jobs", "0"], "--jobs must be >= 1 (got 0)"),
+    (["--jobs", "0"], "ntmbench reproduce: argument --jobs: must be an integer >= 1 (got '0')"),
     (["--jobs", "2", "--devices", "2"],
      "--jobs 2 with --devices 2: a run on several devices trains alone; give --jobs 1 (or --devices 1)"),
 ])
@@ -199,13 +236,13 @@ def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_
 
 
 def test_a_non_finite_loss_ends_the_plan_with_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    import bench.train
+    import bench.reproduce
     from models.system import NonFiniteLossError
 
     def diverge(config, **_):
         raise NonFiniteLossError("loss is nan at step 3; lower --lr or --clip")
 
-    monkeypatch.setattr(bench.train, "train", diverge)
+    monkeypatch.setattr(bench.reproduce, "train", diverge)
     plan = tiny_plan(tmp_path / "tiny.yaml")
     assert main(["reproduce", "--plan", str(plan), "--out", str(tmp_path / "runs"), "--no-report",
                  "--tasks", "associative_recall", "--models", "lstm"]) == 2
@@ -267,7 +304,7 @@ def test_a_run_on_two_devices_trains_once_stops_cleanly_and_resumes(tmp_path: Pa
     assert out.count("\nreport: ") == 1 and "Restored all states from the checkpoint" in out
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
     assert torch_step(run / "checkpoints/last.ckpt") == 200
-    assert "| lstm | " in (tmp_path / "report/results.md").read_text()
+    assert "| lstm " in (tmp_path / "report/results.md").read_text()
 
 
 def torch_step(checkpoint: Path) -> int:
@@ -276,8 +313,25 @@ def torch_step(checkpoint: Path) -> int:
     return torch.load(checkpoint, weights_only=False)["global_step"]
 
 
-def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_path: Path) -> None:
-    # priority sort: the paper's approximate figure sits beside the runs' last validation cost
+def run_folders(tmp_path: Path, task: str, recipes: dict[str, dict]) -> pd.DataFrame:
+    """One run folder per variant with the config.yaml it was trained with, as the report's runs."""
+    rows = []
+    for variant, recipe in recipes.items():
+        run = tmp_path / "runs" / f"{task}-{variant}-seed0"
+        run.mkdir(parents=True)
+        cfg = RunConfig.from_dict({"task": task, "model": variant, "out": str(run), **recipe})
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg.resolved().to_dict()))
+        rows.append({"task": task, "variant": variant, "source": str(run)})
+    return pd.DataFrame(rows)
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_the_results_table_describes_each_run_as_it_was_trained(tmp_path: Path) -> None:
+    # parameters, budget and recipe come from each run's own config.yaml: here an earlier plan's
+    # recipe (adam 0.001, batch 32, 1,500 steps), not the current paper plan's
     results = pd.DataFrame([
         {"task": "priority_sort", "variant": variant, "seeds": 3, "converged": 0,
          "seqs_to_converge": float("inf"), "seqs_seen": 48000.0, "label": "in_030_out_024",
@@ -286,14 +340,21 @@ def test_the_results_table_shows_the_last_validation_cost_and_the_papers(tmp_pat
          "val_cost_bits_max": high} for variant, val, low, high in
         [("ntm", 122.0, 120.5, 125.25), ("lstm", 123.0, 123.0, 123.0), ("ntm-ff", 0.01, 0.0, 0.04)]])
     results.to_csv(tmp_path / "results.csv", index=False)
-    table = results_markdown(planned_runs(load_plan("paper"), tmp_path, {}), tmp_path / "results.csv")
+    earlier = {"optimizer": "adam", "lr": 0.001, "batch_size": 32, "max_steps": 1500, "val_every": 100}
+    runs = run_folders(tmp_path, "priority_sort", {"ntm": earlier, "lstm": earlier,
+                                                  "ntm-ff": {**earlier, "max_steps": 3000}})
+    table = results_markdown(tmp_path / "results.csv", runs)
     rows = table.splitlines()
-    assert "| sequences to < 0.1 bit errors | validation cost, last | in_030_out_024 |" in rows[2]
-    assert rows[4].startswith("| ntm | 215,048 | 3 | 48,000 seq | adam 0.001, batch 32 | not reached (0/3 seeds) "
-                              "| 122.0 (120.5-125.2) | 188.9 / 85.66 (84.22-85.90) |")
-    assert "| not reached (0/3 seeds) | 123.0 | 188.9 / 85.66" in rows[5]  # every seed alike: no range
-    assert "| not reached (0/3 seeds) | 0.0 | 188.9 / 85.66" in rows[6]  # alike to 0.1: no "(0.0-0.0)"
-    assert rows[7] == "| paper (approx.) | | | | | | NTM ~20, LSTM ~50 (figure 16, long training) | |"
+    assert cells(rows[2]) == ["model", "parameters", "seeds", "trained on", "recipe",
+                              "sequences to < 0.1 bit errors", "validation cost, last", "in_030_out_024"]
+    assert cells(rows[4]) == ["ntm", "215,048", "3", "48,000 seq", "adam 0.001, batch 32",
+                              "not reached (0/3 seeds)", "122.0 (120.5-125.2)", "188.9 / 85.66 (84.22-85.90)"]
+    assert cells(rows[5])[3:] == ["48,000 seq", "adam 0.001, batch 32", "not reached (0/3 seeds)",
+                                  "123.0", "188.9 / 85.66 (84.22-85.90)"]  # every seed alike: no range
+    assert cells(rows[6])[3] == "96,000 seq"  # its own run's budget
+    assert cells(rows[6])[6] == "0.0"  # alike to 0.1: no "(0.0-0.0)"
+    assert cells(rows[7]) == ["paper (approx.)", "", "", "", "", "",
+                              "NTM ~20, LSTM ~50 (figure 16, long training)", ""]
     assert all(row.count("|") == rows[2].count("|") for row in rows[2:])  # every row has every column
 
 
@@ -308,7 +369,8 @@ def test_the_optimal_estimators_row_shows_its_validation_cost(tmp_path: Path) ->
          "val_optimal_cost_bits": 132.04} for label, size, cost, optimal in
         [("len_0400", 400.0, 345.5, 234.3), ("len_1000", 1000.0, 904.1, 573.84)]])
     results.to_csv(tmp_path / "results.csv", index=False)
-    rows = results_markdown(planned_runs(load_plan("paper"), tmp_path, {}), tmp_path / "results.csv").splitlines()
-    assert rows[-1] == "| optimal estimator | | | | | | 132.0 | 234.3 / - | 573.8 / - |"
-    assert "| 178.0 (177.5-179.8) | 345.5 / 150.00 | 904.1 / 150.00 |" in rows[-2]
+    runs = run_folders(tmp_path, "ngrams", {"ntm": {"max_steps": 1000, "batch_size": 32, "val_every": 100}})
+    rows = results_markdown(tmp_path / "results.csv", runs).splitlines()
+    assert cells(rows[-1]) == ["optimal estimator", "", "", "", "", "", "132.0", "234.3 / -", "573.8 / -"]
+    assert cells(rows[-2])[-3:] == ["178.0 (177.5-179.8)", "345.5 / 150.00", "904.1 / 150.00"]
     assert rows[-1].count("|") == rows[2].count("|")

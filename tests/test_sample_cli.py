@@ -67,7 +67,7 @@ def test_ngrams_file_holds_optimal(tmp_path: Path, capsys) -> None:
         (["--task", "priority_sort", "--n-in", "4", "--n-out", "5"], "n_out must be an integer in 1..4"),
         (["--task", "copy", "--items", "3"], "copy takes --length, not --items"),
         (["--task", "copy", "--colour", "red"], "valid options: --batch"),
-        (["--task", "copy", "--batch", "0"], "--batch must be an integer >= 1"),
+        (["--task", "copy", "--batch", "0"], "argument --batch: must be an integer >= 1"),
         (["--task", "copy", "--split", "dev"], "choose from 'train', 'val', 'test'"),
     ],
 )

@@ -188,6 +188,28 @@ def test_a_non_finite_loss_fails_the_trial_with_its_reason(tmp_path: Path, capsy
     assert "non-finite loss at step 2" in stdout and "2 trials (2 fail)" in stdout
 
 
+def test_the_objective_is_the_best_validation_not_the_last(tmp_path: Path, capsys, monkeypatch) -> None:
+    # the last validation spikes (every output answers 1): the trial's value is its best
+    # validation, as `test_on: best` tests, while the pruner saw every running value
+    forward = SequenceSystem.forward
+
+    def spike(self, inputs, return_weights=False):
+        out = forward(self, inputs, return_weights)
+        return out * 0 + 30.0 if not self.training and self.global_step >= 9 else out
+
+    monkeypatch.setattr(SequenceSystem, "forward", spike)
+    config = sweep_file(tmp_path, "best", trials=1, pruner={"name": "none"},
+                        fixed={"max_steps": 9, "val_every": 3, "checkpoint_every": 3})
+    out = tmp_path / "sweeps"
+    assert sweep(capsys, "--config", str(config), "--out", str(out))[0] == 0
+    (trial,) = load(out, "best").get_trials()
+    reported = [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+    assert sorted(trial.intermediate_values) == [3, 6, 9] and reported[-1] > 100  # the spike
+    assert trial.value == min(reported) and trial.value < reported[-1]
+    records = wandb_records(Path(trial.user_attrs["run_dir"]))
+    assert summary(records)["trial/value"] == pytest.approx(trial.value)
+
+
 def test_a_sweep_killed_mid_trial_resumes_and_completes(tmp_path: Path, capsys) -> None:
     config = sweep_file(tmp_path, "kill", trials=2, pruner={"name": "none"},
                         fixed={"max_steps": 30, "val_every": 3, "checkpoint_every": 3})
@@ -250,7 +272,8 @@ def test_two_workers_share_a_postgresql_study(tmp_path: Path, capsys, postgres_u
 
 BAD = [
     ({"spaces": {}}, [], "unknown key 'spaces'; valid keys:"),
-    ({"fixed": {"lrate": 0.1}}, [], "unknown option 'lrate' for RunConfig"),
+    ({"fixed": {"lrate": 0.1}}, [], "fixed: unknown key 'lrate'; valid keys: task"),
+    ({"fixed": {"max_steps": 2}}, [], "max_steps (2) < val_every (3): the run would end before"),
     ({"fixed": {"devices": 2}}, [], "fixed.devices must be 1"),
     ({"space": {"model_options.colour": [1, 2]}}, [], "space.model_options.colour: ntm has no option 'colour'"),
     ({"space": {"lr": {"low": 1e-3}}}, [], "space.lr: expected a list of choices or {low, high"),
@@ -262,8 +285,8 @@ BAD = [
     ({}, ["--storage", "mongodb://localhost/db"], "unknown storage scheme 'mongodb'"),
     ({}, ["--storage", "studies.db"], "is not a SQLAlchemy URL"),
     ({}, ["--storage", "postgresql+psycopg2://u:hidden@127.0.0.1:1/db"], "cannot reach storage postgresql"),
-    ({}, ["--workers", "0"], "--workers must be >= 1"),
-    ({}, ["--trials", "many"], "argument --trials: invalid int value"),
+    ({}, ["--workers", "0"], "argument --workers: must be an integer >= 1 (got '0')"),
+    ({}, ["--trials", "many"], "argument --trials: must be an integer >= 0 (got 'many')"),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -13,10 +13,13 @@ import pandas as pd
 
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call `write(file)` on a temporary file beside `path`, then rename it into place."""
+    """Call `write(file)` on a temporary file beside `path`, then rename it into place. The file
+    gets the mode any new file gets under the user's umask (0644 by default), as Lightning's own
+    files do (tempfile.mkstemp would make it 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pandas as pd
+import torch
 import wandb
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
@@ -33,6 +34,7 @@ from .config import RunConfig
 from .errors import RunError
 from .evaluate import test_rows
 from .files import write_csv, write_text
+from .footprint import check_fits
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
 
 
@@ -149,6 +151,7 @@ def train(
     """Train (or resume) the run `cfg` describes, then test it per shape. `callbacks` (pruning,
     timing) join the run's own; `wandb_group` and `wandb_tags` file it in W&B (sweeps use them)."""
     cfg = resolve(cfg)
+    check_fits(cfg)  # a size that cannot fit is one line, before anything is allocated
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     system = SequenceSystem(cfg.to_dict())  # builds task and model: bad options fail before any file
     lock = RunLock(cfg.run_dir) if is_rank_zero() else None
@@ -197,8 +200,6 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
 
 def checkpoint_step(path: Path) -> int:
     """The step a checkpoint was saved at; a damaged file is a one-line error, never overwritten."""
-    import torch
-
     try:
         return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
     except Exception as error:  # torch raises many kinds for a damaged file

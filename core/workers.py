@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 
+import torch
+
+from .allocator import keep_freed_memory
+
 
 def core_share(workers: int) -> int:
     """Torch threads for each of `workers` processes side by side: the cores shared out."""
@@ -13,12 +17,8 @@ def core_share(workers: int) -> int:
 
 def start_worker(workers: int) -> None:
     """In a spawned worker, before it trains: its own W&B service, the allocator setting of
-    `ntmbench` (bench/allocator.py; a spawned process does not inherit it) and its share of the
+    `ntmbench` (core/allocator.py; a spawned process does not inherit it) and its share of the
     cores as torch threads."""
-    import torch
-
-    from .allocator import keep_freed_memory
-
     # W&B keeps its service's token in os.environ, and workers inherit the parent's: drop it, so
     # each worker gets its own service, which ends with it (a stopped worker's run would otherwise
     # stay "in use" in the parent's service, and a rerun could not resume it)

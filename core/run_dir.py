@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, RunConfig
+from .config import DISPLAY_FIELDS, ConfigError, RunConfig, load_yaml
 from .files import write_text
 
 # A DDP launch re-runs the command in child processes; they find the folder rank zero chose here.
@@ -45,18 +45,17 @@ class RunLock:
 
 
 def claim_config(cfg: RunConfig, write: bool) -> None:
-    """Write DIR/config.yaml, or check that the one there is this run's (a resume). A config
+    """Write DIR/config.yaml, or check that the one there is this run's (a resume): the same
+    identity (RunConfig.identity: display settings such as `progress` do not count; the file
+    keeps what the run was started with). A config
     that differs only in a larger `max_steps` extends the run: it resumes from its last
     checkpoint and trains on, as if it had been given that budget from the start."""
     config_file = cfg.run_dir / "config.yaml"
-    current = cfg.to_dict()
+    current = cfg.identity()
     if config_file.exists():
-        try:
-            previous = yaml.safe_load(config_file.read_text()) or {}
-        except yaml.YAMLError:
-            previous = {}
+        previous = stored_identity(cfg.run_dir)
         if previous == current:
-            return
+            return  # the same run, maybe shown otherwise (--no-progress, another W&B project)
         changed = sorted(k for k in {*current, *previous} if previous.get(k) != current.get(k))
         if changed == ["max_steps"] and isinstance(previous["max_steps"], int):
             if current["max_steps"] < previous["max_steps"]:
@@ -73,6 +72,17 @@ def claim_config(cfg: RunConfig, write: bool) -> None:
         )
     elif write:
         write_config(cfg)
+
+
+def stored_identity(run_dir: Path) -> dict:
+    """The identity of the run recorded in DIR/config.yaml ({} if it is unreadable)."""
+    try:
+        previous = load_yaml((run_dir / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(previous, dict):
+        return {}
+    return {k: v for k, v in previous.items() if k not in DISPLAY_FIELDS}
 
 
 def write_config(cfg: RunConfig) -> None:

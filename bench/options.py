@@ -1,0 +1,134 @@
+"""The command line's vocabulary: the parser class, value types, and the flag sets that several
+subcommands share (every RunConfig field as a flag; the report's flags).
+
+Imports stay light (no torch, no pandas) so that `ntmbench --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from core.config import CONVERGED_BELOW, RunConfig, load_yaml, load_yaml_file
+from core.errors import ConfigError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the valid options."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "unrecognized arguments" in message:
+            valid = sorted({s for a in self._actions for s in a.option_strings if s.startswith("--")})
+            message += f"; valid options: {', '.join(valid)}"
+        raise UsageError(f"{self.prog}: {message}")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Unknown options are reported by the subcommand's parser, which names its valid ones."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            owner = self.commands.get(command, self) if hasattr(self, "commands") else self
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `low` (`--jobs 0` -> "argument --jobs: must be an integer
+    >= 1 (got '0')"). The one check of every counted flag."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low} (got {text!r})")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def comma_list(text: str) -> list[str]:
+    """'a, b,,c' -> ['a', 'b', 'c']: the comma lists of --tasks, --models, --seeds and --only."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def key_values(pairs: list[str] | None) -> dict[str, str]:
+    """`["heads=2", "memory_size=64"]` -> `{"heads": "2", "memory_size": "64"}`."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"expected KEY=VALUE, got {pair!r} (e.g. --model-option heads=2)")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
+             "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
+             "checkpoint_every", "test_on", "devices", "accelerator", "strategy", "out", "wandb_project")
+HINTS = {
+    "task": "a task: copy, repeat_copy, associative_recall, ngrams, priority_sort "
+            "(datamodules/registry.py)",
+    "model": "a model: ntm, ntm-ff or lstm (models/registry.py)",
+    "preset": "paper (sizes and lr of the paper) or none",
+    "test_on": "last (default) or best: test the checkpoint of the lowest validation cost",
+}
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Flags for every RunConfig field. Only flags given on the command line are set (SUPPRESS),
+    so they override a --config file and nothing else does."""
+    d = RunConfig()
+    p.add_argument("--config", help="a YAML file of RunConfig fields; flags override it")
+    for name in RUN_FLAGS:
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+                       help=HINTS.get(name, f"default: {getattr(d, name)!r}"))
+    p.add_argument("--model-option", "-m", action="append", metavar="KEY=VALUE",
+                   help="set a model option, e.g. -m heads=2 -m memory_size=64 (repeatable)")
+    p.add_argument("--task-option", "-t", action="append", metavar="KEY=VALUE",
+                   help="set a task option, e.g. -t max_length=10 (repeatable)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS)
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of `train`: the --config file (if any), then the flags given."""
+    values = load_config_file(args.config) if args.config else {}
+    values.update({k: getattr(args, k) for k in (*RUN_FLAGS, "progress") if hasattr(args, k)})
+    values["model_options"] = {**values.get("model_options", {}), **key_values(args.model_option)}
+    values["task_options"] = {
+        **values.get("task_options", {}),
+        **{k: load_yaml(v) for k, v in key_values(args.task_option).items()},  # -t lengths=[30,50]
+    }
+    return RunConfig.from_dict(values, where=args.config or "")
+
+
+def load_config_file(path: str) -> dict:
+    """A RunConfig as YAML; an unreadable file is a one-line error."""
+    values = load_yaml_file(path, "config")
+    if not isinstance(values, dict):
+        raise ConfigError(f"config {path} must hold a mapping of RunConfig fields, e.g. a run's "
+                          f"config.yaml")
+    return values
+
+
+def add_report_options(p: argparse.ArgumentParser) -> None:
+    """The `ntmbench report` flags."""
+    p.add_argument("--runs", action="append", metavar="DIR",
+                   help="a folder of runs, searched recursively (repeatable; default: runs)")
+    p.add_argument("--study", action="append", metavar="NAME",
+                   help="an Optuna study to draw (repeatable; needs --storage)")
+    p.add_argument("--storage", metavar="URL",
+                   help="the studies' Optuna storage, e.g. sqlite:///sweeps.db or a journal file")
+    p.add_argument("--wandb-project", metavar="ENTITY/PROJECT",
+                   help="also read runs from the W&B API (needs network and a login)")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder, e.g. reports/latest")
+    p.add_argument("--threshold", type=float, default=CONVERGED_BELOW,
+                   help="converged once the validation bit errors per sequence fall below this "
+                        f"(default {CONVERGED_BELOW})")
+    p.add_argument("--table-format", choices=("csv", "parquet"), default="csv",
+                   help="format of the tidy table (parquet needs pyarrow)")
+    p.add_argument("--shapes", type=at_least(1), default=3,
+                   help="test shapes shown in the outputs-vs-targets figures (default 3)")
+
