@@ -192,7 +192,8 @@ class NTM(nn.Module):
         if mode == "auto":
             self.training_passes += int(training)
             mode = "compile" if training and self.training_passes > AUTO_COMPILE_AFTER else "eager"
-        if mode == "compile" and (device.type not in ("cpu", "cuda") or _COMPILE_FAILED):
+        if mode == "compile" and (device.type not in ("cpu", "cuda")
+                                  or (COMPILE_BACKEND, self.spec) in _COMPILE_FAILED):
             mode = "eager"
         return mode
 
@@ -344,41 +345,61 @@ class FusedSequence(torch.autograd.Function):
         w0 = torch.softmax(net.weight_logits0, dim=-1)  # (H, N)
         grad_w0 = grad_w.sum(0)
         grads[net.weight_logits0] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
-        if isinstance(getattr(net, "memory0", None), nn.Parameter):
+        if net.config.memory_init == "learned":  # by config, not type: tests swap in plain tensors
             grads[net.memory0] = grad_memory.sum(0).t()
         grad_inputs = grad_x.view(T, B, I).transpose(0, 1) if ctx.needs_input_grad[3] else None
         return (None, None, None, grad_inputs, *(grads.get(p) for p in params))
 
 
-_COMPILE_FAILED: str | None = None  # why torch.compile failed in this process, once it has
 COMPILE_BACKEND = "inductor"  # tests swap in a cheaper backend to check tracing alone
 _COMPILED: dict[tuple[str, str], Callable] = {}
+# why torch.compile failed, per (backend, spec): that spec runs eager from then on, other specs
+# still compile (a sweep's trials and the bench's sections share one process)
+_COMPILE_FAILED: dict[tuple[str, StepSpec], str] = {}
 RECOMPILE_LIMIT = 128
 
 
-def _compiled(name: str, eager: Callable) -> Callable:
-    """`eager` under torch.compile; if compiling fails, warn once and run eager from then on."""
+def compiler_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions torch.compile raises when it, not the code it compiles, fails. Dynamo wraps
+    the backend's failures (BackendCompilerFailed, InductorError) and its own (Unsupported,
+    TorchRuntimeError) in TorchDynamoException; a few inductor and recompile-limit errors are not
+    wrapped. A bug in the step itself can surface as one of these while tracing, so the caller
+    reruns the step eagerly, where the bug raises again."""
+    # imported only once a call failed, for start-up time (the compiler's modules are large)
+    from torch._dynamo import exc as dynamo_exc
+    from torch._inductor import exc as inductor_exc
 
-    def call(*args):
-        global _COMPILE_FAILED
-        if _COMPILE_FAILED is None:
-            key = (name, COMPILE_BACKEND)
-            if key not in _COMPILED:
-                # one graph per model size and batch: a sweep's trials in one process need more
-                # than dynamo's default 8 per function (past it, fullgraph=True raises)
-                config = torch._dynamo.config
-                config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
-                _COMPILED[key] = torch.compile(eager, backend=COMPILE_BACKEND, dynamic=False,
-                                               fullgraph=True)
-            try:
-                return _COMPILED[key](*args)
-            except Exception as error:  # noqa: BLE001 - a compiler failure, unless eager fails too
-                result = eager(*args)
-                _COMPILE_FAILED = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-                warnings.warn(f"torch.compile failed, the NTM runs eager: {_COMPILE_FAILED}",
-                              stacklevel=2)
-                return result
-        return eager(*args)
+    return (dynamo_exc.TorchDynamoException, dynamo_exc.FailOnRecompileLimitHit,
+            inductor_exc.CppCompileError, inductor_exc.InvalidCxxCompiler,
+            inductor_exc.OperatorIssue)
+
+
+def _compiled(name: str, eager: Callable) -> Callable:
+    """`eager` under torch.compile; if compiling fails for a spec, warn once and run that spec
+    eager from then on. Any other error propagates."""
+
+    def call(spec: StepSpec, *args):
+        failed_key = (COMPILE_BACKEND, spec)
+        if failed_key in _COMPILE_FAILED:
+            return eager(spec, *args)
+        key = (name, COMPILE_BACKEND)
+        if key not in _COMPILED:
+            # one graph per model size and batch: a sweep's trials in one process need more
+            # than dynamo's default 8 per function (past it, fullgraph=True raises)
+            config = torch._dynamo.config
+            config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+            _COMPILED[key] = torch.compile(eager, backend=COMPILE_BACKEND, dynamic=False,
+                                           fullgraph=True)
+        try:
+            return _COMPILED[key](spec, *args)
+        except compiler_errors() as error:
+            # a bug in the step (a shape error, say) fails in tracing too: eager raises it again
+            result = eager(spec, *args)
+            reason = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+            _COMPILE_FAILED[failed_key] = reason
+            warnings.warn(f"torch.compile failed for {spec}, it runs eager: {reason}",
+                          stacklevel=2)
+            return result
 
     return call
 

@@ -3,14 +3,19 @@ against a plain reference step kept here, forward values and gradients, to 1e-5.
 
 The reference is the NTM of the paper written out once more, one readable op at a time and
 independent of models/ (the shift is a sum of rolls, the write a product over heads), reading the
-same parameters as the network under test. Also here: the compile fallback and switch, and the
-`ntmbench bench` helpers (no timings are asserted anywhere: targets live in the benchmark).
+same parameters as the network under test. The fused path's hand-derived backward is also
+checked against finite differences (torch.autograd.gradcheck, float64, to 1e-8). Also here: the
+compile fallback and switch, and the `ntmbench bench` helpers (no timings are asserted anywhere:
+targets live in the benchmark).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import warnings
+from collections.abc import Callable
+from copy import deepcopy
 
 import pytest
 import torch
@@ -18,6 +23,7 @@ import torch.nn.functional as F
 
 import models.ntm as ntm_module
 from models import NTM, NTMConfig
+from models.ntm import FusedSequence
 
 EPS, LOG_EPS = 1e-8, 1e-12
 # torch.compile's own internals still call a deprecated torch.jit helper
@@ -177,6 +183,197 @@ def test_float32_matches_the_reference_at_paper_sizes():
     assert_matches_reference(net, inputs, tol=1e-5)
 
 
+# ------------------------------------------------------------------------------------- gradcheck
+# The hand-derived backward against finite differences: torch.autograd.gradcheck of the fused
+# sequence (FusedSequence, fused="eager") in float64 to 1e-8, with respect to the inputs and every
+# parameter, also where its math is delicate. Sizes are tiny: gradcheck runs the whole sequence
+# twice per parameter value.
+def gradcheck_net(controller: str, memory_init: str) -> NTM:
+    torch.manual_seed(0)
+    config = NTMConfig(memory_size=4, memory_width=2, controller_size=3, controller=controller,
+                       memory_init=memory_init, fused="eager")
+    net = NTM(2, 2, config).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return net
+
+
+def head_rows(net: NTM, field: str) -> list[int]:
+    """The rows of the head layer that make Heads `field` for every head (the layout of
+    models/heads.py: per head k, beta, g, s, gamma; then per write head e, a)."""
+    c = net.config
+    H, M, K = c.n_read + c.n_write, c.memory_width, 2 * c.shift_range + 1
+    width = M + K + 3
+    addressing = {"key": (0, M), "beta": (M, 1), "gate": (M + 1, 1), "shift": (M + 2, K),
+                  "gamma": (M + 2 + K, 1)}
+    if field in addressing:
+        start, size = addressing[field]
+        return [h * width + start + i for h in range(H) for i in range(size)]
+    start = H * width + (0 if field == "erase" else M)
+    return [start + h * 2 * M + i for h in range(c.n_write) for i in range(M)]
+
+
+def alternating(n: int) -> torch.Tensor:
+    return torch.tensor([(-1.0) ** i for i in range(n)], dtype=torch.float64)  # +1, -1, ...
+
+
+def saturate(net: NTM) -> dict:
+    """Gates g and e, the add vector's tanh and the LSTM's gates driven by biases of +-10 (+-6)."""
+    lin = net.heads.linear
+    for field, bias in (("gate", 10.0), ("erase", 10.0), ("add", 6.0)):
+        rows = head_rows(net, field)
+        lin.weight[rows] *= 0.1
+        lin.bias[rows] = bias * alternating(len(rows))
+    for cell in getattr(net.controller, "cells", []):
+        cell.bias_ih.copy_(10.0 * alternating(cell.bias_ih.numel()))
+        cell.bias_hh.zero_()
+    return {}
+
+
+def shrink(**sizes: float) -> Callable[[NTM], dict]:
+    """Heads fields (key=1e-6, ...) scaled by their head rows, which gradcheck then perturbs in
+    those units (the scales returned): a step of 1e-6 in the weights themselves would be as long
+    as a key of 1e-6, and the cosine similarity varies on the scale of the key's length."""
+
+    def change(net: NTM) -> dict:
+        lin = net.heads.linear
+        weight, bias = torch.ones_like(lin.weight), torch.ones_like(lin.bias)
+        for name, size in sizes.items():
+            weight[head_rows(net, name)] = bias[head_rows(net, name)] = size
+        lin.weight.mul_(weight)
+        lin.bias.mul_(bias)
+        return {"heads.linear.weight": weight, "heads.linear.bias": bias}
+
+    return change
+
+
+def tiny_keys_and_memory(net: NTM) -> dict:
+    """Keys ~1e-6, added vectors and r_0 ~1e-2, so |k| |M(i)| stays below EPS: the similarity's
+    clamp at every step, where it still matters (K = k.M / EPS is not small). Reads are ~1e-2
+    too, so their weights are scaled by 100: the loss then depends on the addressing at full
+    scale (else an error in it would hide under atol)."""
+    scales = shrink(key=1e-6, add=1e-2)(net)
+    net.read0.mul_(1e-2)
+    reads = slice(-net.config.n_read * net.config.memory_width, None)
+    first = net.controller.cells[0].weight_ih if net.config.controller == "lstm" \
+        else net.controller.linears[0].weight
+    for weight in (net.output.weight, first):
+        weight[:, reads] *= 100
+    return scales | {"read0": torch.full_like(net.read0, 1e-2)}
+
+
+def sharpen_heads(net: NTM) -> dict:
+    rows = head_rows(net, "gamma")
+    net.heads.linear.weight[rows] *= 0.1
+    net.heads.linear.bias[rows] = 30.0  # gamma ~ 31, clear of softplus's switch to x at 20
+    return {}
+
+
+def trace(net: NTM, inputs):
+    """The readable path's Heads, memories M_{t-1} and LSTM gate pre-activations, every step."""
+    heads, memories, gates = [], [], []
+    hooks = [net.heads.register_forward_hook(lambda module, args, out: heads.append(out))]
+
+    def lstm_gates(cell, args):  # args: (x, (h, c))
+        pre = F.linear(args[0], cell.weight_ih, cell.bias_ih)
+        gates.append(pre + F.linear(args[1][0], cell.weight_hh, cell.bias_hh))
+
+    for cell in getattr(net.controller, "cells", []):
+        hooks.append(cell.register_forward_pre_hook(lstm_gates))
+    state = net.init_state(inputs.shape[0], inputs)
+    with torch.no_grad():
+        for t in range(inputs.shape[1]):
+            memories.append(state.memory)
+            _, state = net.step(inputs[:, t], state)
+    for hook in hooks:
+        hook.remove()
+    return heads, memories, gates
+
+
+def stacked(heads, name: str) -> torch.Tensor:
+    return torch.stack([getattr(h, name) for h in heads])  # (T, B, H, ...)
+
+
+def similarity_norms(heads, memories) -> torch.Tensor:
+    """|k| |M(i)| for every step, head and row; below EPS the similarity's clamp is active."""
+    return torch.stack([h.key.norm(dim=-1, keepdim=True) * m.norm(dim=-1).unsqueeze(1)
+                        for h, m in zip(heads, memories)])
+
+
+def check_saturated(heads, memories, gates):
+    for x in (stacked(heads, "gate"), stacked(heads, "erase"), stacked(heads, "add").abs()):
+        assert torch.minimum(x, 1 - x).max() < 1e-3  # every value within 1e-3 of 0 or 1
+    for pre in gates:
+        i, f, _, o = torch.sigmoid(pre).chunk(4, dim=-1)  # PyTorch's gate order i, f, g, o
+        assert all(torch.minimum(x, 1 - x).max() < 1e-3 for x in (i, f, o))
+
+
+def check_tiny_keys(heads, memories, gates):
+    assert 1e-7 < stacked(heads, "key").abs().max() < 1e-5
+    norms = similarity_norms(heads, memories)
+    assert (norms < EPS).any() and (norms > EPS).any()  # both sides of the clamp
+
+
+def check_tiny_keys_and_memory(heads, memories, gates):
+    assert 1e-7 < stacked(heads, "key").abs().max() < 1e-5
+    assert torch.stack(memories).abs().max() < 1e-2
+    assert (similarity_norms(heads, memories) < EPS).all()  # the clamp, every step
+
+
+def check_sharp(heads, memories, gates):
+    assert stacked(heads, "gamma").min() > 20
+
+
+GRADCHECK_CASES = {  # name: (memory_init, change the net, check the change did what it says)
+    "typical": ("learned", lambda net: {}, lambda *_: None),
+    "saturated gates": ("learned", saturate, check_saturated),
+    "tiny keys": ("constant", shrink(key=1e-6), check_tiny_keys),
+    "tiny keys and memory": ("constant", tiny_keys_and_memory, check_tiny_keys_and_memory),
+    "sharp gamma": ("learned", sharpen_heads, check_sharp),
+}
+
+
+def fused_of_parameters(net: NTM) -> Callable:
+    """(inputs, *params) -> `net`'s fused logits with `params` (in named_parameters order) in
+    place of its parameters. FusedSequence reads the weights from the module it is given, in its
+    backward too, so each call runs on a copy of `net` that holds the given tensors."""
+    names = [name for name, _ in net.named_parameters()]
+
+    def forward(inputs, *params):
+        clone = deepcopy(net)
+        for name, p in zip(names, params):
+            path, _, attr = name.rpartition(".")
+            module = clone.get_submodule(path)
+            del module._parameters[attr]
+            setattr(module, attr, p)
+        return FusedSequence.apply(clone, ntm_module.fused_steps("eager"), False, inputs, *params)
+
+    return forward
+
+
+@pytest.mark.parametrize("controller", ["lstm", "ff"])
+@pytest.mark.parametrize("case", list(GRADCHECK_CASES))
+def test_the_fused_backward_passes_gradcheck_for_every_parameter(case, controller):
+    memory_init, change, check = GRADCHECK_CASES[case]
+    net = gradcheck_net(controller, memory_init)
+    with torch.no_grad():
+        scales = change(net)
+    inputs = torch.randn(2, 3, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    check(*trace(net, inputs))
+    names = [name for name, _ in net.named_parameters()]
+    assert (memory_init == "learned") == ("memory0" in names)
+    scale = [scales.get(name, 1.0) for name in names]
+    units = [(p.detach() / s).requires_grad_() for p, s in zip(net.parameters(), scale)]
+    fused = fused_of_parameters(net)
+
+    def of_units(x, *units):
+        return fused(x, *(s * u for s, u in zip(scale, units)))
+
+    assert torch.autograd.gradcheck(of_units, (inputs.requires_grad_(), *units), eps=1e-6,
+                                    atol=1e-8, rtol=1e-8)
+
+
 # ----------------------------------------------------------------------------------------- compiled
 def compiled_specs():
     """Every (heads, controller, shift range) under torch.compile: the compiler sees a new graph
@@ -198,7 +395,7 @@ def run_compiled(backend, heads, controller, shift_range):
             assert_matches_reference(net, INPUTS)
     finally:
         ntm_module.COMPILE_BACKEND = previous
-    assert ntm_module._COMPILE_FAILED is None
+    assert ntm_module._COMPILE_FAILED == {}
     # it really was compiled: one graph for the step, one for its backward, shared by the inits
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
 
@@ -221,22 +418,90 @@ def test_every_inductor_compiled_combination_matches_the_reference(heads, contro
 
 
 # --------------------------------------------------------------------------- switch and fallback
-def test_a_failing_compiler_falls_back_to_eager_once(monkeypatch):
-    def broken(*args, **kwargs):
-        def fail(*a, **k):
-            raise RuntimeError("no C++ compiler here")
-        return fail
+def compile_stub(calls: collections.Counter, error_for: Callable) -> Callable:
+    """A torch.compile stand-in that compiles nothing: the function it returns counts its calls
+    per spec, raises error_for(spec) where that is an exception, and else runs the eager step."""
 
-    monkeypatch.setattr(torch, "compile", broken)
+    def compile(step, **options):
+        def compiled(spec, *args):
+            calls[spec] += 1
+            if (error := error_for(spec)) is not None:
+                raise error
+            return step(spec, *args)
+
+        return compiled
+
+    return compile
+
+
+def compile_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
+
+
+def test_a_compiler_failure_makes_only_that_spec_run_eager_with_one_warning(monkeypatch):
+    from torch._inductor.exc import InductorError  # start-up time: it loads torch._dynamo
+
+    broken = build("compile").spec  # one LSTM head pair
+    failure = InductorError(RuntimeError("no C++ compiler here"), None)
+    calls = collections.Counter()
+    stub = compile_stub(calls, lambda spec: failure if spec == broken else None)
+    monkeypatch.setattr(torch, "compile", stub)
     monkeypatch.setattr(ntm_module, "_COMPILED", {})
-    monkeypatch.setattr(ntm_module, "_COMPILE_FAILED", None)
+    monkeypatch.setattr(ntm_module, "_COMPILE_FAILED", {})
+    net, other = build("compile"), build("compile", controller="ff")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_matches_reference(net, INPUTS)  # the forward fails to compile and runs eager ...
+        assert_matches_reference(net, INPUTS)  # ... and this spec is not tried again
+        assert_matches_reference(other, INPUTS)
+    assert compile_warnings(caught) == [
+        f"torch.compile failed for {broken}, it runs eager: InductorError: RuntimeError: no C++ "
+        "compiler here"]
+    # the broken spec was tried once (its first step); the other spec ran compiled, forward and
+    # backward, at every step
+    assert calls == {broken: 1, other.spec: 2 * INPUTS.shape[1]}
+    cpu = INPUTS.device
+    assert net.fused_mode(cpu, training=True) == "eager"
+    assert build("compile", memory_size=9).fused_mode(cpu, training=True) == "eager"  # same spec
+    assert other.fused_mode(cpu, training=True) == "compile"
+
+
+def test_an_error_in_the_compiled_step_itself_is_raised_not_hidden(monkeypatch):
+    calls = collections.Counter()
+    bug = RuntimeError("a bug in the compiled step")
+    monkeypatch.setattr(torch, "compile", compile_stub(calls, lambda spec: bug))
+    monkeypatch.setattr(ntm_module, "_COMPILED", {})
+    monkeypatch.setattr(ntm_module, "_COMPILE_FAILED", {})
     net = build("compile")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert_matches_reference(net, INPUTS)
-    messages = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
-    assert messages == ["torch.compile failed, the NTM runs eager: RuntimeError: no C++ compiler here"]
-    assert net.fused_mode(INPUTS.device, training=True) == "eager"
+        with pytest.raises(RuntimeError, match="a bug in the compiled step"):
+            net(INPUTS)
+    assert compile_warnings(caught) == [] and ntm_module._COMPILE_FAILED == {}
+    assert net.fused_mode(INPUTS.device, training=True) == "compile"  # nothing fell back
+
+
+@pytest.mark.parametrize("bug, message", [("shape", "cannot be multiplied"),
+                                          ("raise", "our own check failed")],
+                         ids=["shape", "raise"])
+def test_a_bug_that_dynamo_reports_while_tracing_raises_as_itself(monkeypatch, bug, message):
+    # Dynamo wraps an error of the traced code in its own exception (TorchRuntimeError for a
+    # shape error, Unsupported for a raise); the wrapper reruns the step eagerly, where the bug
+    # raises again as itself, and decides nothing. A real trace, on the cheap "eager" backend.
+    def step(spec, x):
+        if bug == "raise":
+            raise RuntimeError("our own check failed")
+        return x @ x.new_ones(3, 5)  # (2, 4) @ (3, 5)
+
+    monkeypatch.setattr(ntm_module, "COMPILE_BACKEND", "eager")
+    monkeypatch.setattr(ntm_module, "_COMPILED", {})
+    monkeypatch.setattr(ntm_module, "_COMPILE_FAILED", {})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match=message) as raised:
+            ntm_module._compiled(f"bug-{bug}", step)(build("compile").spec, torch.ones(2, 4))
+    assert not isinstance(raised.value, torch._dynamo.exc.TorchDynamoException)
+    assert compile_warnings(caught) == [] and ntm_module._COMPILE_FAILED == {}
 
 
 def test_auto_compiles_training_passes_only_after_a_while(monkeypatch):
@@ -338,5 +603,5 @@ def test_a_sweeps_many_model_sizes_each_get_compiled(monkeypatch):
     for memory_size in range(5, 15):  # 10 sizes
         net = build("compile", memory_size=memory_size)
         net(INPUTS).sum().backward()
-    assert ntm_module._COMPILE_FAILED is None
+    assert ntm_module._COMPILE_FAILED == {}
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2 * 10
