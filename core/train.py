@@ -47,22 +47,38 @@ class RunResult:
     metrics: dict[str, float]
 
 
-class FinalCheckpoint(pl.Callback):
-    """`last.ckpt` at the end of training, also between two periodic checkpoints. It is saved
-    after the last step's batch, where the periodic ones are, not at the end of training: a run
-    extended to a larger `max_steps` then resumes as from an interruption (from an end-of-training
-    checkpoint Lightning starts a new epoch and logs every later step one higher)."""
+class LastCheckpoint(pl.Callback):
+    """`checkpoints/last.ckpt` every `every` steps and at the last step, saved where an
+    interruption would leave it: after the step's batch, or, at a step where a validation is
+    due, after that validation. (A checkpoint taken between a batch and its validation resumes
+    past a validation it never ran: killed during it, the run lost that point for good.) Saving
+    at the last step's batch, not at the end of training, lets a run extended to a larger
+    `max_steps` resume as from an interruption (from an end-of-training checkpoint Lightning
+    starts a new epoch and logs every later step one higher)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, every: int, val_every: int) -> None:
+        self.path, self.every, self.val_every = path, every, val_every
+        self.after_validation = False
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
+        self.after_validation = False
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
-        if trainer.global_step >= trainer.max_steps:
-            trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
+        step = trainer.global_step
+        if step % self.every == 0 or step >= trainer.max_steps:
+            if step % self.val_every == 0:
+                self.after_validation = True  # saved in on_validation_end, right after
+            else:
+                self._save(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.after_validation and not trainer.sanity_checking:
+            self._save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.global_step < trainer.max_steps:  # stopped early
-            trainer.save_checkpoint(self.path)
+        if self.after_validation or trainer.global_step < trainer.max_steps:  # stopped early
+            self._save(trainer)
 
 
 def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
@@ -128,6 +144,8 @@ def trainer_for(cfg: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
         log_every_n_steps=min(50, cfg.val_every),
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
+        # LastCheckpoint writes last.ckpt; Lightning's own default checkpoint would add another
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         use_distributed_sampler=False,  # each rank has its own seeded train stream
         num_sanity_val_steps=0,
         deterministic=True,
@@ -171,13 +189,7 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     datamodule = datamodule_for(cfg, system)
     last = cfg.run_dir / "checkpoints" / "last.ckpt"
     resume_step = checkpoint_step(last) if last.exists() else None
-    checkpoints = ModelCheckpoint(
-        dirpath=cfg.run_dir / "checkpoints",
-        every_n_train_steps=cfg.checkpoint_every,
-        save_last=True,
-        save_top_k=0,
-    )
-    run_callbacks = [checkpoints, FinalCheckpoint(last), *callbacks]
+    run_callbacks = [LastCheckpoint(last, cfg.checkpoint_every, cfg.val_every), *callbacks]
     best = None
     if cfg.test_on == "best":  # the lowest validation cost so far, kept as checkpoints/best.ckpt
         best = ModelCheckpoint(dirpath=cfg.run_dir / "checkpoints", filename="best",

@@ -76,6 +76,37 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, tiny_config) -> N
     assert len(folders) == 2 and all(run_id in f.name for f in folders)
 
 
+KILL_AT = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import lightning.pytorch as pl
+from conftest import tiny
+from core.train import train
+
+class Kill(pl.Callback):  # dies as SIGKILL would: no hook, no logger finalize, nothing flushed
+    def on_validation_start(self, trainer, *args):
+        if trainer.global_step == {step}:
+            os._exit(9)
+
+train(tiny({out!r}, max_steps=120, val_every=20, checkpoint_every=10), callbacks=[Kill()])
+"""
+
+
+def test_a_run_killed_during_a_validation_redoes_it(tmp_path, tiny_config):
+    # killed while validating after step 20, a checkpoint step too: the checkpoint of step 20 is
+    # written after its validation, so the resume starts from step 10 and validates at 20 again
+    # (a checkpoint taken before the validation resumed past it: that point was lost)
+    out = tmp_path / "run"
+    script = KILL_AT.format(tests=str(Path(__file__).parent), step=20, out=str(out))
+    killed = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True,
+                            timeout=300)
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    assert torch.load(out / "checkpoints/last.ckpt", weights_only=False)["global_step"] == 10
+    train(tiny_config(out, max_steps=120, val_every=20, checkpoint_every=10))
+    rows = pd.read_csv(out / "csv/metrics.csv").dropna(subset=["val/cost_bits"])
+    assert rows["step"].tolist() == [19, 39, 59, 79, 99, 119]  # each validation once
+
+
 def test_same_seed_gives_bit_identical_metrics(tmp_path: Path, tiny_config) -> None:
     train(tiny_config(tmp_path / "a", max_steps=12, val_every=4))
     train(tiny_config(tmp_path / "b", max_steps=12, val_every=4))
