@@ -79,8 +79,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", default="runs/sweeps")
     p = sub.add_parser("bench", help="speed: step vs controller, data, scaling, copy convergence")
     p.add_argument("--quick", action="store_true", help="every section small (< 3 min on 2 cores)")
-    p.add_argument("--only", default="speed,data,scaling,convergence",
-                   help="comma-separated sections: speed, data, scaling, convergence")
+    p.add_argument("--only", default="speed,data,scaling,convergence,population",
+                   help="comma-separated sections: speed, data, scaling, convergence, population")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when present)")
     p.add_argument("--threads", type=at_least(1), default=1, help="torch threads while timing steps")
     p.add_argument("--seeds", default="0,1,2", help="convergence seeds, e.g. 0,1,2")

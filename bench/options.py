@@ -7,7 +7,6 @@ Imports stay light (no torch, no pandas) so that `ntmbench --help` answers at on
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Callable
 
 from core.config import CONVERGED_BELOW, RunConfig, load_yaml, load_yaml_file

@@ -7,11 +7,13 @@ Sections (`--only` picks some, comma-separated):
     data         generating each task's training batch against the step that consumes it (4)
     scaling      step time against memory size N, copy length L, batch and heads (5)
     convergence  wall time to learn copy, median over seeds, and the relapse check (3)
+    population   S members of one model in one batched pass, S = 1..16, batch 1 and 32 (#18)
 
 Everything lands in `--out` (default reports/bench/): one tidy CSV per section, scaling.png,
+population.png,
 machine.json (CPU, threads, torch, device, load average) and tables.md, the tables README.md shows.
 `--quick` runs every section small (a smoke test, under 3 minutes on 2 cores); the full run takes
-about 10 minutes there.
+about 16 minutes there.
 
     ntmbench bench                      # everything (make bench)
     ntmbench bench --quick
@@ -42,13 +44,14 @@ from models.registry import build_model
 
 from .options import comma_list
 from .speed_convergence import convergence_section, convergence_table
+from .speed_population import plot_population, population_section, population_table
 from .speed_scaling import plot_scaling, scaling_section, scaling_table
 from .speed_timing import (
     clocks, compile_cache_counts, controller_step, copy_batch, first_call_seconds, interleaved,
     median_ratio, model_step, ntm_step,
 )
 
-SECTIONS = ("speed", "data", "scaling", "convergence")
+SECTIONS = ("speed", "data", "scaling", "convergence", "population")
 LENGTH = 20  # copy length L: T = 2L + 1 = 41 steps
 BATCHES = (1, 32)
 PAPER_NTM = preset("paper", "copy", "ntm")["options"]  # 1 head, LSTM of 100, memory 128 x 20
@@ -199,6 +202,9 @@ TABLES = {  # section -> (CSV file, title); tables.md shows every section with a
                 "scaling.png)"),
     "convergence": ("convergence.csv", "Convergence: copy with the paper NTM to < 0.1 bit errors "
                     "per sequence (target 3: median < 180 s on 2 cores)"),
+    "population": ("population.csv", "Populations: S members of one model as one batched pass, "
+                   "member-sequences per second (population.png; target: S = 8 at batch 1 >= 3 x "
+                   "S = 1)"),
 }
 
 
@@ -209,6 +215,8 @@ def section_table(section: str, df: pd.DataFrame) -> str:
         return data_table(df)
     if section == "scaling":
         return scaling_table(df)
+    if section == "population":
+        return population_table(df)
     return convergence_table(df)
 
 
@@ -257,6 +265,9 @@ def bench_command(args: argparse.Namespace) -> int:
             elif section == "scaling":
                 df = scaling_section(device, quick=args.quick)
                 plot_scaling(df, out / "scaling.png")
+            elif section == "population":
+                df = population_section(device, quick=args.quick)
+                plot_population(df, out / "population.png")
             else:
                 torch.set_num_threads(cores)  # convergence_section sets its own (1 per run)
                 seeds = [int(s) for s in comma_list(args.seeds)]

@@ -18,13 +18,17 @@ layer l computing its pre-activation as `base_l + v_l @ W_l^T`:
 
 `controller_forward` / `controller_backward` run one step of that form without autograd, and
 `weight_grads` turns the pre-activation gradients of all steps into parameter gradients with one
-matrix product per weight (instead of one per step).
+matrix product per weight (instead of one per step). The fused path's weights may carry a leading
+member dimension (a population, models/members.py): its products go through `linear`, `matmul`
+and `outer`, which take either.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from .members import linear, linear_steps, matmul, matmul_steps, members, outer, total
 
 State = tuple
 
@@ -52,36 +56,37 @@ class LSTMController(nn.Module):
         return x, tuple(new_state)
 
     def project(self, x: Tensor) -> Tensor:
-        """(..., I) external inputs -> (..., 4 size): their share of layer 0's gates, with biases."""
+        """(T, B, I) external inputs -> (T, B, 4 size): their share of layer 0's gates, with
+        biases (per member: B = S*B', member-major)."""
         cell, I = self.cells[0], x.shape[-1]
-        return torch.addmm(cell.bias_ih + cell.bias_hh, x.reshape(-1, I), cell.weight_ih[:, :I].t()
-                           ).reshape(*x.shape[:-1], -1)
+        return linear_steps(x, cell.weight_ih[..., :I], cell.bias_ih + cell.bias_hh)
 
     def layer_weights(self, external: int) -> tuple[tuple[Tensor, Tensor | None], ...]:
         """Per layer (W_l, bias_l) of the common form; layer 0's bias is in `project`."""
         out = []
         for index, cell in enumerate(self.cells):
-            w_in = cell.weight_ih[:, external:] if index == 0 else cell.weight_ih
+            w_in = cell.weight_ih[..., external:] if index == 0 else cell.weight_ih
             bias = None if index == 0 else cell.bias_ih + cell.bias_hh
-            out.append((torch.cat([w_in, cell.weight_hh], 1), bias))
+            out.append((torch.cat([w_in, cell.weight_hh], -1), bias))
         return tuple(out)
 
     def weight_grads(
         self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor]
     ) -> tuple[dict[nn.Parameter, Tensor], Tensor]:
         """Parameter gradients from every step's layer pre-activation gradients grad_pre[l]
-        (S, 4 size) and layer inputs v[l] (S, D_l), S = steps x batch; and the gradient of the
-        external inputs x (S, I)."""
+        (T, B, 4 size) and layer inputs v[l] (T, B, D_l); and the gradient of the external inputs
+        x (T, B, I). Per member (B = S*B'), every gradient gets the leading S."""
         grads, I = {}, x.shape[-1]
+        S = members(self.cells[0].weight_hh, 2)
         for index, (cell, g, vl) in enumerate(zip(self.cells, grad_pre, v)):
-            gw = g.t() @ vl  # (4 size, D_l)
-            w_in, w_hh = gw.split([gw.shape[1] - self.size, self.size], 1)
+            gw = outer(g, vl, S)  # (4 size, D_l), per member (S, 4 size, D_l)
+            w_in, w_hh = gw.split([gw.shape[-1] - self.size, self.size], -1)
             if index == 0:
-                w_in = torch.cat([g.t() @ x, w_in], 1)  # the projected columns first
-            bias = g.sum(0)
+                w_in = torch.cat([outer(g, x, S), w_in], -1)  # the projected columns first
+            bias = total(g, S)
             grads.update({cell.weight_ih: w_in, cell.weight_hh: w_hh,
                           cell.bias_ih: bias, cell.bias_hh: bias.clone()})
-        return grads, grad_pre[0] @ self.cells[0].weight_ih[:, :I]
+        return grads, matmul_steps(grad_pre[0], self.cells[0].weight_ih[..., :I])
 
 
 class FeedforwardController(nn.Module):
@@ -105,25 +110,25 @@ class FeedforwardController(nn.Module):
         return [m for m in self.net if isinstance(m, nn.Linear)]
 
     def project(self, x: Tensor) -> Tensor:
-        """(..., I) external inputs -> (..., size): their share of layer 0, with its bias."""
+        """(T, B, I) external inputs -> (T, B, size): their share of layer 0, with its bias."""
         first, I = self.linears[0], x.shape[-1]
-        return torch.addmm(first.bias, x.reshape(-1, I), first.weight[:, :I].t()
-                           ).reshape(*x.shape[:-1], -1)
+        return linear_steps(x, first.weight[..., :I], first.bias)
 
     def layer_weights(self, external: int) -> tuple[tuple[Tensor, Tensor | None], ...]:
-        return tuple((lin.weight[:, external:], None) if index == 0 else (lin.weight, lin.bias)
+        return tuple((lin.weight[..., external:], None) if index == 0 else (lin.weight, lin.bias)
                      for index, lin in enumerate(self.linears))
 
     def weight_grads(
         self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor]
     ) -> tuple[dict[nn.Parameter, Tensor], Tensor]:
         grads, I = {}, x.shape[-1]
+        S = members(self.linears[0].weight, 2)
         for index, (lin, g, vl) in enumerate(zip(self.linears, grad_pre, v)):
-            weight = g.t() @ vl  # (size, D_l)
+            weight = outer(g, vl, S)  # (size, D_l), per member (S, size, D_l)
             if index == 0:
-                weight = torch.cat([g.t() @ x, weight], 1)
-            grads.update({lin.weight: weight, lin.bias: g.sum(0)})
-        return grads, grad_pre[0] @ self.linears[0].weight[:, :I]
+                weight = torch.cat([outer(g, x, S), weight], -1)
+            grads.update({lin.weight: weight, lin.bias: total(g, S)})
+        return grads, matmul_steps(grad_pre[0], self.linears[0].weight[..., :I])
 
 
 CONTROLLERS: dict[str, type[nn.Module]] = {"lstm": LSTMController, "ff": FeedforwardController}
@@ -169,12 +174,12 @@ def controller_forward(
         if kind == "lstm":
             h_prev, c_prev = state[index]
             v = torch.cat([inputs, h_prev], dim=-1)  # (B, D + C)
-            h, c, cell = lstm_cell_forward(torch.addmm(base, v, weight.t()), c_prev)
+            h, c, cell = lstm_cell_forward(linear(base, v, weight), c_prev)
             new_state.append((h, c))
             saved.append((v, c_prev, cell))
         else:
             v = inputs
-            h = torch.relu(torch.addmm(base, v, weight.t()))
+            h = torch.relu(linear(base, v, weight))
             saved.append((v, h))
         inputs = h
     return inputs, tuple(new_state), tuple(saved)
@@ -192,12 +197,12 @@ def controller_backward(
             v, c_prev, cell = saved[index]
             grad_h_next, grad_c_next = grad_state[index]
             grad, grad_c = lstm_cell_backward(grad_h + grad_h_next, grad_c_next, c_prev, cell)
-            inputs = weight.shape[1] - grad_c.shape[1]  # D: two products keep both contiguous
-            grad_h, grad_h_prev = grad @ weight[:, :inputs], grad @ weight[:, inputs:]
+            inputs = weight.shape[-1] - grad_c.shape[1]  # D: two products keep both contiguous
+            grad_h, grad_h_prev = matmul(grad, weight[..., :inputs]), matmul(grad, weight[..., inputs:])
             grad_prev[index] = (grad_h_prev, grad_c)
         else:
             v, h = saved[index]
             grad = torch.where(h > 0, grad_h, 0.0)
-            grad_h = grad @ weight
+            grad_h = matmul(grad, weight)
         grad_pre[index] = grad
     return grad_h, tuple(grad_prev) if kind == "lstm" else (), tuple(grad_pre)

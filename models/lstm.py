@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from .config import check_int
+from .members import looped, members, template_of
 
 
 @dataclass
@@ -33,8 +34,13 @@ class LSTMBaseline(nn.Module):
         self.output = nn.Linear(c.size, output_size)
 
     def forward(self, inputs: Tensor, return_weights: bool = False) -> Tensor:
-        """inputs (B, T, I) -> logits (B, T, O). `return_weights` exists only to match the NTM."""
+        """inputs (B, T, I) -> logits (B, T, O); a population's (S, B, T, I) -> (S, B, T, O),
+        its members one after another. `return_weights` exists only to match the NTM."""
         if return_weights:
             raise ValueError("the lstm model has no memory weightings; use return_weights=False")
+        if members(self.output.weight, 2) is not None:
+            solo = template_of(self, lambda: LSTMBaseline(
+                self.lstm.input_size, self.output.out_features, self.config).to(inputs.device))
+            return looped(self, solo, inputs)
         hidden, _ = self.lstm(inputs)  # (B, T, size)
         return self.output(hidden)  # (B, T, O)

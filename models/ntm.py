@@ -24,6 +24,7 @@ a plain reference step, values and gradients.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -40,6 +41,10 @@ from .addressing import (
 from .config import check_choice, check_int
 from .controller import CONTROLLERS, controller_backward, controller_forward
 from .heads import HeadParams, Heads, activate, activate_backward
+from .members import (
+    addmatmul, linear, linear_steps, looped, matmul_steps, members, outer, per_row, template_of,
+    total, total_rows,
+)
 
 MEMORY_INITS = ("constant", "learned", "random")
 CONSTANT_MEMORY = 1e-6  # Collier & Beel (2018): a small constant initial memory trains best
@@ -103,6 +108,7 @@ class NTM(nn.Module):
     def __init__(self, input_size: int, output_size: int, config: NTMConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or NTMConfig()
+        self._sizes = (input_size, output_size)
         Hr, Hw, N, M = c.n_read, c.n_write, c.memory_size, c.memory_width
         controller_cls = CONTROLLERS[c.controller]
         controller_in = input_size + Hr * M
@@ -129,17 +135,23 @@ class NTM(nn.Module):
         # uninterrupted one did
         self.training_passes = 0
 
+    @property
+    def members(self) -> int | None:
+        """S for a population (models/members.py: every parameter stacked (S, ...)), else None."""
+        return members(self.read0, 2)
+
     def init_state(self, batch: int, like: Tensor) -> NTMState:
-        """The state before the first step, on `like`'s device and (constant memory) dtype."""
-        c = self.config
+        """The state before the first step, on `like`'s device and (constant memory) dtype. For
+        a population `batch` counts the rows of all members, S*B, member-major."""
+        c, S = self.config, self.members
         if c.memory_init == "constant":
             shape = (batch, c.memory_size, c.memory_width)
             memory = like.new_full(shape, CONSTANT_MEMORY)  # (B, N, M)
         else:
-            memory = self.memory0.expand(batch, -1, -1)  # (B, N, M)
-        weights = torch.softmax(self.weight_logits0, dim=-1).expand(batch, -1, -1)  # (B, H, N)
+            memory = per_row(self.memory0, S, batch)  # (B, N, M)
+        weights = per_row(torch.softmax(self.weight_logits0, dim=-1), S, batch)  # (B, H, N)
         read_weights, write_weights = weights.split([c.n_read, c.n_write], dim=1)
-        reads = self.read0.expand(batch, -1, -1)  # (B, Hr, M)
+        reads = per_row(self.read0, S, batch)  # (B, Hr, M)
         controller = self.controller.init_state(batch, like)
         return NTMState(memory, reads, read_weights, write_weights, controller)
 
@@ -159,11 +171,14 @@ class NTM(nn.Module):
     def forward(
         self, inputs: Tensor, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
-        """inputs (B, T, I) -> logits (B, T, O).
+        """inputs (B, T, I) -> logits (B, T, O); for a population (S, B, T, I) -> (S, B, T, O).
 
-        With return_weights, also every head's w_t: {"read": (B, T, Hr, N), "write": (B, T, Hw, N)}.
+        With return_weights, also every head's w_t: {"read": (B, T, Hr, N), "write": (B, T, Hw, N)}
+        (a population's with the leading S).
         """
         mode = self.fused_mode(inputs.device, torch.is_grad_enabled())
+        if self.members is not None:
+            return self._population_forward(inputs, return_weights, mode)
         if mode != "off":
             params = tuple(self.parameters())
             out = FusedSequence.apply(self, fused_steps(mode), return_weights, inputs, *params)
@@ -183,6 +198,23 @@ class NTM(nn.Module):
             return logits
         read_weights = torch.stack(read_weights, dim=1)  # (B, T, Hr, N)
         write_weights = torch.stack(write_weights, dim=1)  # (B, T, Hw, N)
+        return logits, {"read": read_weights, "write": write_weights}
+
+    def _population_forward(self, inputs: Tensor, return_weights: bool, mode: str):
+        """The members at once: the fused sequence on (S*B, T, I) rows with member-stacked
+        weights; "off" runs each member's readable step (the reference the fused path is
+        tested against)."""
+        S, B = inputs.shape[:2]
+        if mode == "off":
+            solo = template_of(self, lambda: NTM(*self._sizes, dataclasses.replace(
+                self.config, fused="off")).to(self.read0.device))
+            return looped(self, solo, inputs, return_weights=return_weights)
+        rows = inputs.reshape(S * B, *inputs.shape[2:])  # (S*B, T, I), member-major
+        params = tuple(self.parameters())
+        out = FusedSequence.apply(self, fused_steps(mode), return_weights, rows, *params)
+        if not return_weights:
+            return out.view(S, B, *out.shape[1:])  # (S, B, T, O)
+        logits, read_weights, write_weights = (o.view(S, B, *o.shape[1:]) for o in out)
         return logits, {"read": read_weights, "write": write_weights}
 
     def fused_mode(self, device: torch.device, training: bool = False) -> str:
@@ -225,7 +257,7 @@ def forward_step(
     Hr, Hw = spec.read_heads, spec.write_heads
     h, controller, controller_saved = controller_forward(
         spec.controller, base, reads.flatten(1), controller, controller_weights)  # (B, C)
-    raw = torch.addmm(head_bias, h, head_weight.t())  # (B, P)
+    raw = linear(head_bias, h, head_weight)  # (B, P)
     p = activate(raw, Hr + Hw, Hw, spec.memory_width, spec.shift_width)
     w, address_saved = address_forward(memory, w_prev, p.key, p.beta, p.gate, p.shift,
                                        p.gamma)  # (B, H, N)
@@ -257,7 +289,7 @@ def backward_step(
     grad_content_memory, grad_w_prev, *grad_address = address_backward(
         grad_w, w, memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, address_saved)
     grad_raw = activate_backward(Heads(*grad_address, grad_erase, grad_add), p, raw)  # (B, P)
-    grad_h = torch.addmm(grad_h, grad_raw, head_weight)  # (B, C)
+    grad_h = addmatmul(grad_h, grad_raw, head_weight)  # (B, C)
     grad_reads_prev, grad_controller, grad_pre = controller_backward(
         spec.controller, grad_h, grad_controller, controller_saved, controller_weights)
     return (grad_reads_prev, grad_controller, grad_memory + grad_content_memory, grad_w_prev,
@@ -270,7 +302,7 @@ class FusedSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, net: NTM, steps: tuple[Callable, Callable], return_weights: bool,
                 inputs: Tensor, *params: Tensor):
-        spec, c = net.spec, net.config
+        spec = net.spec
         B, T, I = inputs.shape
         x = inputs.transpose(0, 1)  # (T, B, I)
         base = net.controller.project(x)  # (T, B, G): layer 0's input share, all steps at once
@@ -291,8 +323,8 @@ class FusedSequence(torch.autograd.Function):
             saved.append(step_saved)
         features = torch.cat([torch.stack(hidden), torch.stack(read_seq)], -1)  # (T, B, C + Hr*M)
         out = net.output
-        logits = torch.addmm(out.bias, features.flatten(0, 1), out.weight.t())  # (T*B, O)
-        logits = logits.view(T, B, -1).transpose(0, 1).contiguous()  # (B, T, O)
+        logits = linear_steps(features, out.weight, out.bias)  # (T, B, O)
+        logits = logits.transpose(0, 1).contiguous()  # (B, T, O)
         if any(ctx.needs_input_grad):  # keep what backward needs only when it will run
             ctx.net, ctx.steps, ctx.params = net, steps, params
             ctx.tensors = (x, features, memories, ws, saved, weights)
@@ -311,10 +343,11 @@ class FusedSequence(torch.autograd.Function):
         T, B, I = x.shape
         C, Hr, M = net.controller.size, spec.read_heads, spec.memory_width
         # the output layer, all steps at once
-        grad_out = grad_logits.transpose(0, 1).reshape(T * B, -1)  # (T*B, O)
-        flat_features = features.flatten(0, 1)  # (T*B, C + Hr*M)
-        grads = {net.output.weight: grad_out.t() @ flat_features, net.output.bias: grad_out.sum(0)}
-        grad_features = (grad_out @ net.output.weight).view(T, B, -1)
+        S = net.members  # None, or the population's members (rows are S*B', member-major)
+        grad_out = grad_logits.transpose(0, 1)  # (T, B, O)
+        grads = {net.output.weight: outer(grad_out, features, S),
+                 net.output.bias: total(grad_out, S)}
+        grad_features = matmul_steps(grad_out, net.output.weight)  # (T, B, C + Hr*M)
         grad_hidden, grad_read_seq = grad_features.split([C, Hr * M], dim=-1)
         # back through time
         controller_weights, head_weight, _ = weights
@@ -331,23 +364,23 @@ class FusedSequence(torch.autograd.Function):
             grad_pre.append(step_pre)
             grad_raw.append(step_raw)
         # weight gradients: one product per weight over all steps (lists run t = T-1 .. 0)
-        grad_raw = torch.stack(grad_raw[::-1]).flatten(0, 1)  # (T*B, P)
-        hidden = features[..., :C].flatten(0, 1)  # (T*B, C)
-        grads[net.heads.linear.weight] = grad_raw.t() @ hidden
-        grads[net.heads.linear.bias] = grad_raw.sum(0)
+        grad_raw = torch.stack(grad_raw[::-1])  # (T, B, P)
+        grads[net.heads.linear.weight] = outer(grad_raw, features[..., :C], S)
+        grads[net.heads.linear.bias] = total(grad_raw, S)
         layers = len(controller_weights)
-        pre = [torch.stack([g[layer] for g in grad_pre[::-1]]).flatten(0, 1) for layer in range(layers)]
-        v = [torch.stack([s[0][layer][0] for s in saved]).flatten(0, 1) for layer in range(layers)]
-        controller_grads, grad_x = net.controller.weight_grads(x.flatten(0, 1), pre, v)
+        pre = [torch.stack([g[layer] for g in grad_pre[::-1]]) for layer in range(layers)]  # (T, B, G)
+        v = [torch.stack([s[0][layer][0] for s in saved]) for layer in range(layers)]  # (T, B, D)
+        controller_grads, grad_x = net.controller.weight_grads(x, pre, v)  # grad_x (T, B, I)
         grads.update(controller_grads)
         # the initial state: r_0, w_0 = softmax(logits) and (learned) M_0, shared by the batch
-        grads[net.read0] = grad_reads.sum(0).view(Hr, M)
-        w0 = torch.softmax(net.weight_logits0, dim=-1)  # (H, N)
-        grad_w0 = grad_w.sum(0)
+        # (by each member's batch in a population)
+        grads[net.read0] = total_rows(grad_reads, S).view(net.read0.shape)  # (Hr, M) or (S, Hr, M)
+        w0 = torch.softmax(net.weight_logits0, dim=-1)  # (H, N) or (S, H, N)
+        grad_w0 = total_rows(grad_w, S)
         grads[net.weight_logits0] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
         if net.config.memory_init == "learned":  # by config, not type: tests swap in plain tensors
-            grads[net.memory0] = grad_memory.sum(0).t()
-        grad_inputs = grad_x.view(T, B, I).transpose(0, 1) if ctx.needs_input_grad[3] else None
+            grads[net.memory0] = total_rows(grad_memory, S).transpose(-1, -2)
+        grad_inputs = grad_x.transpose(0, 1) if ctx.needs_input_grad[3] else None
         return (None, None, None, grad_inputs, *(grads.get(p) for p in params))
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import optuna
 
-from core.config import DISPLAY_FIELDS, RunConfig, load_yaml_file
+from core.config import RunConfig, load_yaml_file
 from core.errors import ConfigError, OptionError, ShapeError
 from datamodules.registry import TASKS, build_task
 from models.metrics import METRICS as VAL_METRICS

@@ -1,0 +1,159 @@
+"""A population: S NTMs of one structure stacked on a member dimension (models/members.py) and run
+as one batched computation. Member s computes exactly what the solo network it was stacked from
+computes, values and gradients, on every path (fused eager, fused compiled, readable)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import models.ntm as ntm_module
+from models import NTM, NTMConfig
+from models.members import member_state, stack
+
+S, B, T, I, O = 3, 2, 6, 5, 4
+
+
+def solo_nets(config: NTMConfig, seeds=range(S)) -> list[NTM]:
+    nets = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # each member's own initial weights, as a solo run with that seed
+        net = NTM(I, O, config)
+        with torch.no_grad():  # away from the init, so every parameter matters
+            for p in net.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        nets.append(net)
+    return nets
+
+
+def inputs(seed: int = 10) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (S, B, T, I), generator=generator).float()  # (S, B, T, I)
+
+
+def loss_of(logits: torch.Tensor) -> torch.Tensor:
+    # weighted per position, so that every output's gradient differs
+    weights = torch.linspace(0.5, 1.5, logits.numel()).view(logits.shape)
+    return (logits.tanh() * weights).sum()
+
+
+CONFIGS = {
+    "lstm": dict(controller="lstm"),
+    "lstm-2layers-2heads-learned": dict(controller="lstm", controller_layers=2, heads=2,
+                                        memory_init="learned"),
+    "ff": dict(controller="ff"),
+    "ff-3r1w-random-shift2": dict(controller="ff", read_heads=3, write_heads=1, memory_init="random",
+                                  shift_range=2),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "off"])
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_each_member_computes_what_its_solo_network_computes(name: str, mode: str) -> None:
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, fused=mode, **CONFIGS[name])
+    nets = solo_nets(NTMConfig(**{**config.__dict__, "fused": "eager"}))
+    population = stack(nets)
+    population.config = config
+    x = inputs()
+    logits, weights = population(x, return_weights=True)
+    assert logits.shape == (S, B, T, O)
+    assert weights["read"].shape == (S, B, T, config.n_read, 7)
+    loss_of(logits).backward()
+    for s, net in enumerate(nets):
+        solo_logits, solo_weights = net(x[s], return_weights=True)
+        torch.testing.assert_close(logits[s], solo_logits, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(weights["write"][s], solo_weights["write"], atol=1e-6, rtol=1e-5)
+        # the population's loss is a sum over members: member s's gradient is its own term's
+        net.zero_grad()
+        weight = torch.linspace(0.5, 1.5, logits.numel()).view(logits.shape)[s]
+        (solo_logits.tanh() * weight).sum().backward()
+        for (pname, p), (_, q) in zip(population.named_parameters(), net.named_parameters()):
+            torch.testing.assert_close(p.grad[s], q.grad, atol=1e-5, rtol=1e-4, msg=pname)
+
+
+def test_a_member_is_a_solo_network_again() -> None:
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, memory_init="random")
+    nets = solo_nets(config)
+    population = stack(nets)
+    assert all(p.shape[0] == S for p in population.parameters())
+    assert population.members == S and nets[0].members is None
+    for s, net in enumerate(nets):
+        again = NTM(I, O, config)
+        again.load_state_dict(member_state(population, s))
+        for (name, a), b in zip(again.state_dict().items(), net.state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+def test_the_members_are_independent() -> None:
+    # member 1's loss moves member 1's parameters only
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, fused="eager")
+    population = stack(solo_nets(config))
+    logits = population(inputs())
+    logits[1].sum().backward()
+    for name, p in population.named_parameters():
+        assert p.grad[0].abs().max() == 0 and p.grad[2].abs().max() == 0, name
+        assert p.grad[1].abs().max() > 0, name
+
+
+def test_the_compiled_population_matches_eager(monkeypatch) -> None:
+    # dynamo traces the member-stacked step (aot_eager: the tracing, without inductor's build)
+    monkeypatch.setattr(ntm_module, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(ntm_module, "_COMPILED", {})
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, fused="eager")
+    population = stack(solo_nets(config))
+    x = inputs()
+    eager = population(x)
+    loss_of(eager).backward()
+    eager_grads = [p.grad.clone() for p in population.parameters()]
+    population.zero_grad()
+    population.config = NTMConfig(**{**config.__dict__, "fused": "compile"})
+    assert population.fused_mode(x.device, True) == "compile"
+    compiled = population(x)
+    loss_of(compiled).backward()
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=1e-5)
+    for a, b in zip(population.parameters(), eager_grads):
+        torch.testing.assert_close(a.grad, b, atol=1e-6, rtol=1e-5)
+
+
+def test_an_lstm_population_runs_its_members_as_solo_networks() -> None:
+    from models import LSTMBaseline, LSTMConfig
+
+    nets = []
+    for seed in range(S):
+        torch.manual_seed(seed)
+        nets.append(LSTMBaseline(I, O, LSTMConfig(layers=2, size=5)))
+    population = stack(nets)
+    x = inputs()
+    logits = population(x)
+    loss_of(logits).backward()
+    for s, net in enumerate(nets):
+        solo = net(x[s])
+        torch.testing.assert_close(logits[s], solo)
+        weight = torch.linspace(0.5, 1.5, logits.numel()).view(logits.shape)[s]
+        (solo.tanh() * weight).sum().backward()
+        for (name, p), q in zip(population.named_parameters(), net.parameters()):
+            torch.testing.assert_close(p.grad[s], q.grad, msg=name)
+
+
+@pytest.mark.parametrize("model, options", [
+    ("ntm", dict(memory_size=8, memory_width=4, controller_size=8, fused="eager")),
+    ("ntm-ff", dict(memory_size=8, memory_width=4, controller_size=8, fused="eager")),
+    ("lstm", dict(layers=1, size=8)),
+])
+def test_a_population_step_updates_each_member_as_its_solo_step(model: str, options: dict) -> None:
+    # the bench's population step (Adam, each member's mean cost) moves member s exactly as the
+    # solo step moves the solo network built with seed s
+    from bench.speed_population import population_step
+    from bench.speed_timing import copy_batch, model_step
+    from models.registry import build_model
+
+    batch = copy_batch(2, 3, torch.device("cpu"))
+    step = population_step(model, options, 3, batch, torch.device("cpu"))
+    population = step.net
+    step()
+    for seed in range(3):
+        torch.manual_seed(seed)
+        solo = build_model(model, 9, 8, **options)
+        model_step(solo, batch)()
+        for (name, p), q in zip(population.named_parameters(), solo.parameters()):
+            torch.testing.assert_close(p[seed], q, atol=1e-6, rtol=1e-5, msg=name)
