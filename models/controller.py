@@ -71,22 +71,26 @@ class LSTMController(nn.Module):
         return tuple(out)
 
     def weight_grads(
-        self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor]
-    ) -> tuple[dict[nn.Parameter, Tensor], Tensor]:
-        """Parameter gradients from every step's layer pre-activation gradients grad_pre[l]
-        (T, B, 4 size) and layer inputs v[l] (T, B, D_l); and the gradient of the external inputs
-        x (T, B, I). Per member (B = S*B'), every gradient gets the leading S."""
+        self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor], weights: dict[str, Tensor],
+        prefix: str = "",
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """Parameter gradients, by name (`prefix` + the parameter's name here), from every step's
+        layer pre-activation gradients grad_pre[l] (T, B, 4 size) and layer inputs v[l]
+        (T, B, D_l); and the gradient of the external inputs x (T, B, I). `weights` holds the
+        weights the forward pass used, by the same names. Per member (B = S*B'), every gradient
+        gets the leading S."""
         grads, I = {}, x.shape[-1]
-        S = members(self.cells[0].weight_hh, 2)
-        for index, (cell, g, vl) in enumerate(zip(self.cells, grad_pre, v)):
+        S = members(weights[f"{prefix}cells.0.weight_hh"], 2)
+        for index, (g, vl) in enumerate(zip(grad_pre, v)):
             gw = outer(g, vl, S)  # (4 size, D_l), per member (S, 4 size, D_l)
             w_in, w_hh = gw.split([gw.shape[-1] - self.size, self.size], -1)
             if index == 0:
                 w_in = torch.cat([outer(g, x, S), w_in], -1)  # the projected columns first
-            bias = total(g, S)
-            grads.update({cell.weight_ih: w_in, cell.weight_hh: w_hh,
-                          cell.bias_ih: bias, cell.bias_hh: bias.clone()})
-        return grads, matmul_steps(grad_pre[0], self.cells[0].weight_ih[..., :I])
+            bias, name = total(g, S), f"{prefix}cells.{index}."
+            grads.update({name + "weight_ih": w_in, name + "weight_hh": w_hh,
+                          name + "bias_ih": bias, name + "bias_hh": bias.clone()})
+        w_x = weights[f"{prefix}cells.0.weight_ih"][..., :I]
+        return grads, matmul_steps(grad_pre[0], w_x)
 
 
 class FeedforwardController(nn.Module):
@@ -119,16 +123,18 @@ class FeedforwardController(nn.Module):
                      for index, lin in enumerate(self.linears))
 
     def weight_grads(
-        self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor]
-    ) -> tuple[dict[nn.Parameter, Tensor], Tensor]:
+        self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor], weights: dict[str, Tensor],
+        prefix: str = "",
+    ) -> tuple[dict[str, Tensor], Tensor]:
         grads, I = {}, x.shape[-1]
-        S = members(self.linears[0].weight, 2)
-        for index, (lin, g, vl) in enumerate(zip(self.linears, grad_pre, v)):
+        names = [f"{prefix}net.{n}." for n, m in self.net.named_children() if isinstance(m, nn.Linear)]
+        S = members(weights[names[0] + "weight"], 2)
+        for index, (name, g, vl) in enumerate(zip(names, grad_pre, v)):
             weight = outer(g, vl, S)  # (size, D_l), per member (S, size, D_l)
             if index == 0:
                 weight = torch.cat([outer(g, x, S), weight], -1)
-            grads.update({lin.weight: weight, lin.bias: total(g, S)})
-        return grads, matmul_steps(grad_pre[0], self.linears[0].weight[..., :I])
+            grads.update({name + "weight": weight, name + "bias": total(g, S)})
+        return grads, matmul_steps(grad_pre[0], weights[names[0] + "weight"][..., :I])
 
 
 CONTROLLERS: dict[str, type[nn.Module]] = {"lstm": LSTMController, "ff": FeedforwardController}

@@ -159,6 +159,39 @@ def template_of(population: nn.Module, build) -> nn.Module:
     return template
 
 
+class Population(nn.Module):
+    """S solo networks of one structure trained as one. Each member keeps its own parameters
+    (so its own optimizer parameter group, learning rate included, and its own state dict: a
+    solo checkpoint); every forward stacks them into the member-batched network (`stack`), so
+    the fused step runs all members in one pass, and the gradients flow back to each member.
+
+        population = Population([net_0, net_1, net_2])
+        optimizer = torch.optim.Adam([{"params": m.parameters(), "lr": lr} for m, lr in
+                                      zip(population.members, (1e-3, 3e-4, 1e-4))])
+        logits = population(inputs)   # (S, B, T, I) -> (S, B, T, O)
+    """
+
+    def __init__(self, nets: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(nets)
+        # the stacked structure, outside the module tree: its tensors are swapped for the
+        # members' stacked ones at every forward
+        self.__dict__["body"] = stack(nets)
+
+    def stacked(self) -> dict[str, Tensor]:
+        """Every parameter and buffer of the members, stacked (S, ...), by name."""
+        first = self.members[0]
+        tensors = {name: torch.stack([m.get_parameter(name) for m in self.members])
+                   for name, _ in first.named_parameters()}
+        tensors |= {name: torch.stack([m.get_buffer(name) for m in self.members])
+                    for name, _ in first.named_buffers()}
+        return tensors
+
+    def forward(self, inputs: Tensor, **kwargs):
+        """inputs (S, B, T, I): member s's batch at [s] -> the body's outputs, member s at [s]."""
+        return torch.func.functional_call(self.body, self.stacked(), (inputs,), kwargs)
+
+
 def member_state(population: nn.Module, s: int) -> dict[str, Tensor]:
     """Member s's state dict: what a solo network of its structure loads."""
     return {k: v[s].clone() for k, v in population.state_dict().items()}

@@ -130,6 +130,10 @@ class NTM(nn.Module):
                 self.memory0 = nn.Parameter(memory0)
             else:
                 self.register_buffer("memory0", memory0)
+        # the names of `forward`'s parameters, in order: the fused backward returns gradients by
+        # name, so it holds even where the tensors are swapped in (a population's stacked
+        # weights, torch.func.functional_call)
+        self.parameter_names = tuple(name for name, _ in self.named_parameters())
         # training passes run so far, for fused="auto" (a path choice only, never the math); the
         # Lightning system sets it from the global step, so a resumed run switches where an
         # uninterrupted one did
@@ -326,7 +330,9 @@ class FusedSequence(torch.autograd.Function):
         logits = linear_steps(features, out.weight, out.bias)  # (T, B, O)
         logits = logits.transpose(0, 1).contiguous()  # (B, T, O)
         if any(ctx.needs_input_grad):  # keep what backward needs only when it will run
-            ctx.net, ctx.steps, ctx.params = net, steps, params
+            # the weights this pass used, by name: backward computes with these, not with what
+            # the module holds by then (a functional_call has restored its own tensors)
+            ctx.net, ctx.steps, ctx.weights = net, steps, dict(zip(net.parameter_names, params))
             ctx.tensors = (x, features, memories, ws, saved, weights)
         if not return_weights:
             return logits
@@ -338,16 +344,15 @@ class FusedSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_logits: Tensor, *_: Tensor):
-        net, spec, params = ctx.net, ctx.net.spec, ctx.params
+        net, spec, W = ctx.net, ctx.net.spec, ctx.weights
         x, features, memories, ws, saved, weights = ctx.tensors
         T, B, I = x.shape
         C, Hr, M = net.controller.size, spec.read_heads, spec.memory_width
         # the output layer, all steps at once
         S = net.members  # None, or the population's members (rows are S*B', member-major)
         grad_out = grad_logits.transpose(0, 1)  # (T, B, O)
-        grads = {net.output.weight: outer(grad_out, features, S),
-                 net.output.bias: total(grad_out, S)}
-        grad_features = matmul_steps(grad_out, net.output.weight)  # (T, B, C + Hr*M)
+        grads = {"output.weight": outer(grad_out, features, S), "output.bias": total(grad_out, S)}
+        grad_features = matmul_steps(grad_out, W["output.weight"])  # (T, B, C + Hr*M)
         grad_hidden, grad_read_seq = grad_features.split([C, Hr * M], dim=-1)
         # back through time
         controller_weights, head_weight, _ = weights
@@ -365,23 +370,23 @@ class FusedSequence(torch.autograd.Function):
             grad_raw.append(step_raw)
         # weight gradients: one product per weight over all steps (lists run t = T-1 .. 0)
         grad_raw = torch.stack(grad_raw[::-1])  # (T, B, P)
-        grads[net.heads.linear.weight] = outer(grad_raw, features[..., :C], S)
-        grads[net.heads.linear.bias] = total(grad_raw, S)
+        grads["heads.linear.weight"] = outer(grad_raw, features[..., :C], S)
+        grads["heads.linear.bias"] = total(grad_raw, S)
         layers = len(controller_weights)
         pre = [torch.stack([g[layer] for g in grad_pre[::-1]]) for layer in range(layers)]  # (T, B, G)
         v = [torch.stack([s[0][layer][0] for s in saved]) for layer in range(layers)]  # (T, B, D)
-        controller_grads, grad_x = net.controller.weight_grads(x, pre, v)  # grad_x (T, B, I)
+        controller_grads, grad_x = net.controller.weight_grads(x, pre, v, W, "controller.")
         grads.update(controller_grads)
         # the initial state: r_0, w_0 = softmax(logits) and (learned) M_0, shared by the batch
         # (by each member's batch in a population)
-        grads[net.read0] = total_rows(grad_reads, S).view(net.read0.shape)  # (Hr, M) or (S, Hr, M)
-        w0 = torch.softmax(net.weight_logits0, dim=-1)  # (H, N) or (S, H, N)
+        grads["read0"] = total_rows(grad_reads, S).view(W["read0"].shape)  # (Hr, M) or (S, Hr, M)
+        w0 = torch.softmax(W["weight_logits0"], dim=-1)  # (H, N) or (S, H, N)
         grad_w0 = total_rows(grad_w, S)
-        grads[net.weight_logits0] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
-        if net.config.memory_init == "learned":  # by config, not type: tests swap in plain tensors
-            grads[net.memory0] = total_rows(grad_memory, S).transpose(-1, -2)
+        grads["weight_logits0"] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
+        if "memory0" in W:  # learned initial memory (a "random" one is a buffer)
+            grads["memory0"] = total_rows(grad_memory, S).transpose(-1, -2)
         grad_inputs = grad_x.transpose(0, 1) if ctx.needs_input_grad[3] else None
-        return (None, None, None, grad_inputs, *(grads.get(p) for p in params))
+        return (None, None, None, grad_inputs, *(grads.get(name) for name in net.parameter_names))
 
 
 COMPILE_BACKEND = "inductor"  # tests swap in a cheaper backend to check tracing alone

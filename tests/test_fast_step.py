@@ -336,8 +336,8 @@ GRADCHECK_CASES = {  # name: (memory_init, change the net, check the change did 
 
 def fused_of_parameters(net: NTM) -> Callable:
     """(inputs, *params) -> `net`'s fused logits with `params` (in named_parameters order) in
-    place of its parameters. FusedSequence reads the weights from the module it is given, in its
-    backward too, so each call runs on a copy of `net` that holds the given tensors."""
+    place of its parameters. FusedSequence's forward reads the weights from the module it is
+    given, so each call runs on a copy of `net` that holds the given tensors."""
     names = [name for name, _ in net.named_parameters()]
 
     def forward(inputs, *params):

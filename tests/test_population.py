@@ -157,3 +157,54 @@ def test_a_population_step_updates_each_member_as_its_solo_step(model: str, opti
         model_step(solo, batch)()
         for (name, p), q in zip(population.named_parameters(), solo.parameters()):
             torch.testing.assert_close(p[seed], q, atol=1e-6, rtol=1e-5, msg=name)
+
+
+# After 6 steps: SGD moves each member as its solo network to float32 round-off. Adam and RMSprop
+# divide by the gradient's running size, which turns a round-off difference in a near-zero gradient
+# (about 1e-6 here: bmm against addmm) into a visible step; their tolerance says how visible.
+TOLERANCE = {"sgd": 1e-6, "adam": 2e-3, "rmsprop": 1e-2}
+
+
+@pytest.mark.parametrize("optimizer", list(TOLERANCE))
+@pytest.mark.parametrize("controller", ["lstm", "ff"])
+def test_members_with_their_own_learning_rates_train_as_their_solo_runs(optimizer, controller):
+    # each member keeps its parameters (its own optimizer group and learning rate) and trains on
+    # its own batches, with the paper's elementwise clipping
+    import copy
+
+    from models.members import Population
+
+    lrs = (3e-2, 1e-2, 3e-3)
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, fused="eager",
+                       controller=controller)
+    solos = solo_nets(config)
+    start = [copy.deepcopy(net) for net in solos]
+    population = Population([copy.deepcopy(net) for net in solos])
+
+    def make(groups):
+        if optimizer == "adam":
+            return torch.optim.Adam(groups)
+        if optimizer == "sgd":
+            return torch.optim.SGD(groups)
+        return torch.optim.RMSprop(groups, alpha=0.95, momentum=0.9)
+
+    pop_opt = make([{"params": m.parameters(), "lr": lr} for m, lr in zip(population.members, lrs)])
+    solo_opts = [make([{"params": net.parameters(), "lr": lr}]) for net, lr in zip(solos, lrs)]
+    for step in range(6):
+        x = inputs(seed=100 + step)  # member s's batch: x[s]
+        logits = population(x)
+        sum(loss_of(logits[s]) for s in range(S)).backward()
+        torch.nn.utils.clip_grad_value_(population.parameters(), 1.0)
+        pop_opt.step()
+        pop_opt.zero_grad()
+        for s, (net, opt) in enumerate(zip(solos, solo_opts)):
+            loss_of(net(x[s])).backward()
+            torch.nn.utils.clip_grad_value_(net.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad()
+    tolerance = TOLERANCE[optimizer]
+    for s, net in enumerate(solos):
+        moved = max((a - b).abs().max() for a, b in zip(net.parameters(), start[s].parameters()))
+        assert moved > 5 * tolerance  # training moved them: the comparison is not vacuous
+        for (name, a), b in zip(population.members[s].named_parameters(), net.parameters()):
+            torch.testing.assert_close(a, b, atol=tolerance, rtol=0, msg=name)
