@@ -208,3 +208,36 @@ def test_members_with_their_own_learning_rates_train_as_their_solo_runs(optimize
         assert moved > 5 * tolerance  # training moved them: the comparison is not vacuous
         for (name, a), b in zip(population.members[s].named_parameters(), net.parameters()):
             torch.testing.assert_close(a, b, atol=tolerance, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("model", ["ntm", "ntm-ff", "lstm"])
+def test_members_of_different_lengths_share_a_padded_batch_exactly(model: str) -> None:
+    # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7) padded to T = 11: each member's cost
+    # and gradients are those of its unpadded batch
+    from datamodules.registry import build_task
+    from models.members import pad_to_longest
+    from models.metrics import sequence_costs
+    from models.registry import build_model
+
+    options = {"lstm": dict(layers=1, size=6)}.get(model, dict(memory_size=7, memory_width=3,
+                                                              controller_size=6, fused="eager"))
+    task = build_task("copy", max_length=5)
+    generator = torch.Generator().manual_seed(0)
+    batches = [task.sample(generator, B, length=length) for length in (2, 5, 3)]
+    nets = []
+    for seed in range(S):
+        torch.manual_seed(seed)
+        nets.append(build_model(model, task.input_size, task.output_size, **options))
+    population = stack(nets)
+    padded = pad_to_longest(batches)
+    assert padded["inputs"].shape == (S, B, 11, task.input_size)
+    assert padded["mask"].sum() == sum(b["mask"].sum() for b in batches)
+    logits = population(padded["inputs"])
+    costs = [sequence_costs(logits[s], padded["targets"][s], padded["mask"][s]).mean() for s in range(S)]
+    sum(costs).backward()
+    for s, (net, batch) in enumerate(zip(nets, batches)):
+        solo = sequence_costs(net(batch["inputs"]), batch["targets"], batch["mask"]).mean()
+        solo.backward()
+        torch.testing.assert_close(costs[s], solo, atol=1e-6, rtol=1e-6)
+        for (name, p), q in zip(population.named_parameters(), net.parameters()):
+            torch.testing.assert_close(p.grad[s], q.grad, atol=1e-6, rtol=1e-5, msg=name)
