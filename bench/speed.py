@@ -36,6 +36,7 @@ import torch
 
 from core.errors import UsageError
 from core.files import write_csv, write_text
+from core.hardware import cpu_model
 from core.tables import markdown
 from datamodules.datamodule import TrainStream
 from datamodules.registry import TASKS, build_task
@@ -58,16 +59,6 @@ PAPER_NTM = preset("paper", "copy", "ntm")["options"]  # 1 head, LSTM of 100, me
 
 
 # ------------------------------------------------------------------------------------- the machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info(device: torch.device, threads: int) -> dict:
     info = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -7,6 +7,8 @@ Run folder layout (`--out DIR`; unnamed runs get a unique `runs/<task>-<model>-s
     DIR/csv/metrics.csv        Lightning's CSV metrics (kept across resumes)
     DIR/wandb/                 the W&B run (offline unless WANDB_MODE=online; resumed under one id)
     DIR/test_metrics.csv       one row per generalization shape
+    DIR/hardware.json          what each start of the run trained on (core/hardware.py); the
+                               metrics hold `val/wall_s`, training seconds at every validation
 
 Rerunning the same command with the same `--out` resumes from `last.ckpt`; rerunning it with a
 larger `max_steps` extends the run from there (the shorter budget's test is kept beside it).
@@ -35,6 +37,7 @@ from .errors import RunError
 from .evaluate import test_rows
 from .files import write_csv, write_text
 from .footprint import check_fits
+from .hardware import WallClock, hardware, record_hardware
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
 
 
@@ -92,7 +95,8 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
     )
 
 
-def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = ()) -> WandbLogger:
+def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = (),
+                 hardware: dict | None = None) -> WandbLogger:
     """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it."""
     os.environ.setdefault("WANDB_MODE", "offline")
     id_file = cfg.run_dir / "wandb_id"
@@ -105,7 +109,7 @@ def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] =
         resume="allow",
         tags=[cfg.task, cfg.model, *tags],
         group=group,
-        config=cfg.to_dict(),
+        config={**cfg.to_dict(), "hardware": hardware or {}},
         name=cfg.run_dir.name,
     )
 
@@ -189,7 +193,8 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     datamodule = datamodule_for(cfg, system)
     last = cfg.run_dir / "checkpoints" / "last.ckpt"
     resume_step = checkpoint_step(last) if last.exists() else None
-    run_callbacks = [LastCheckpoint(last, cfg.checkpoint_every, cfg.val_every), *callbacks]
+    run_callbacks = [LastCheckpoint(last, cfg.checkpoint_every, cfg.val_every), WallClock(),
+                     *callbacks]
     best = None
     if cfg.test_on == "best":  # the lowest validation cost so far, kept as checkpoints/best.ckpt
         best = ModelCheckpoint(dirpath=cfg.run_dir / "checkpoints", filename="best",
@@ -198,7 +203,8 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
         run_callbacks.insert(1, best)
     if cfg.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))
-    loggers = [csv_logger(cfg, resume_step), wandb_logger(cfg, wandb_group, wandb_tags)]
+    found = record_hardware(cfg, resume_step or 0) if is_rank_zero() else hardware(cfg)
+    loggers = [csv_logger(cfg, resume_step), wandb_logger(cfg, wandb_group, wandb_tags, found)]
     trainer = trainer_for(cfg, loggers, run_callbacks)
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if resume_step is not None else None)
     fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}

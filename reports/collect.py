@@ -39,7 +39,7 @@ RUN_COLUMNS = ("run", "task", "model", "variant", "seed")
 TABLE_COLUMNS = (*RUN_COLUMNS, "split", "step", "sequences", "label", "size", *SHAPE_COLUMNS,
                  *METRICS)
 # config keys that never make two runs different experiments
-NOT_A_VARIANT = {*DISPLAY_FIELDS, "seed", "devices", "accelerator", "strategy", "val_every",
+NOT_A_VARIANT = {*DISPLAY_FIELDS, "hardware", "seed", "devices", "accelerator", "strategy", "val_every",
                  "val_batches", "val_batch_size", "test_batch_size", "checkpoint_every"}
 NAMING = ("model_options.", "lr", "optimizer", "task_options.", "batch_size", "max_steps")
 
