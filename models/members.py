@@ -14,7 +14,8 @@ differ from a solo network's, and they go through the helpers below, which take 
     outer(g, v, S)                 sum over rows of g^T v    per member: (S, G, D)
     total(g, S), total_rows(x, S)  sums over rows            per member: (S, ...)
 
-Members whose sequences differ in length share one batch padded at the end (`pad_to_longest`).
+Members whose sequences differ in length share one batch padded at the end
+(datamodules/population.py: `pad_to_longest`).
 
 Everything elementwise (addressing, gates, reads and writes) runs on (S*B, ...) unchanged.
 A network without a batched member path runs its members one after another (`looped`): the same
@@ -159,23 +160,6 @@ def template_of(population: nn.Module, build) -> nn.Module:
         template = build()
         population.__dict__["_member_template"] = template
     return template
-
-
-def pad_to_longest(batches: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
-    """S members' batches (each inputs (B, T_s, I), targets (B, T_s, O), mask (B, T_s), and any
-    other per-step tensors) as one (S, B, T, .) batch, T = max T_s: each padded at its end with
-    zeros and mask False. Exact for causal networks: a padded step comes after every scored one
-    and is itself not scored, so it adds nothing to the loss or to any gradient."""
-    steps = max(b["inputs"].shape[1] for b in batches)
-
-    def pad(t: Tensor) -> Tensor:
-        extra = steps - t.shape[1]
-        if extra == 0:
-            return t
-        tail = t.new_zeros(t.shape[0], extra, *t.shape[2:])  # (B, T - T_s, ...): zeros / False
-        return torch.cat([t, tail], dim=1)
-
-    return {key: torch.stack([pad(b[key]) for b in batches]) for key in batches[0]}  # (S, B, T, .)
 
 
 class Population(nn.Module):

@@ -215,7 +215,7 @@ def test_members_of_different_lengths_share_a_padded_batch_exactly(model: str) -
     # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7) padded to T = 11: each member's cost
     # and gradients are those of its unpadded batch
     from datamodules.registry import build_task
-    from models.members import pad_to_longest
+    from datamodules.population import pad_to_longest
     from models.metrics import sequence_costs
     from models.registry import build_model
 
@@ -241,3 +241,27 @@ def test_members_of_different_lengths_share_a_padded_batch_exactly(model: str) -
         torch.testing.assert_close(costs[s], solo, atol=1e-6, rtol=1e-6)
         for (name, p), q in zip(population.named_parameters(), net.parameters()):
             torch.testing.assert_close(p.grad[s], q.grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_each_member_of_a_population_stream_draws_its_solo_stream() -> None:
+    # batch i of member s is batch i of the solo stream with seed s (padded), from any start:
+    # a resumed population goes on with the batches each solo run would draw
+    from datamodules.datamodule import TrainStream
+    from datamodules.population import PopulationDataModule
+    from datamodules.registry import build_task
+
+    task = build_task("copy", max_length=6)
+    data = PopulationDataModule(task, seeds=[4, 0, 9], batch_size=2)
+    data.stream.start = 5
+    stream = iter(data.train_dataloader())
+    lengths = set()
+    for index in range(5, 9):
+        batch = next(stream)
+        for s, seed in enumerate([4, 0, 9]):
+            solo = TrainStream(task, 2, seed).batch(index)
+            T = solo["inputs"].shape[1]
+            lengths.add(T)
+            for key in ("inputs", "targets", "mask"):
+                assert torch.equal(batch[key][s, :, :T], solo[key])
+                assert not batch[key][s, :, T:].any()  # padding: zeros, mask False
+    assert len(lengths) > 1  # the members' lengths differed, so padding was exercised
