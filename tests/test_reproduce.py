@@ -185,6 +185,7 @@ def children(pid: int) -> set[int]:
     return found
 
 
+@pytest.mark.slow  # 60-110 s of process start-ups: the fast tier stays under 10 min on 2 cores
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads workers from Linux /proc")
 def test_a_terminated_parallel_plan_stops_its_workers_and_a_rerun_completes(tmp_path: Path) -> None:
     import signal
