@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from .base import Batch, Task
 from .datamodule import TaskDataModule, TrainStream
@@ -38,22 +38,16 @@ def pad_to_longest(batches: Sequence[Batch]) -> dict[str, Tensor]:
     return {key: torch.stack([pad(b[key]) for b in batches]) for key in batches[0]}  # (S, B, T, .)
 
 
-class PopulationStream(IterableDataset):
-    """Endless population batches: batch i holds every member's solo batch i (its own seed)."""
+class PopulationStream(TrainStream):
+    """Endless population batches: batch i holds every member's solo batch i (its own seed);
+    iterated, and resumed from `start`, as TrainStream is."""
 
     def __init__(self, task: Task, batch_size: int, seeds: Sequence[int]) -> None:
+        super().__init__(task, batch_size, seeds[0])
         self.members = [TrainStream(task, batch_size, seed) for seed in seeds]
-        self.start = 0  # index of the next batch to draw; set when resuming
 
     def batch(self, index: int, rank: int = 0) -> dict[str, Tensor]:
         return pad_to_longest([member.batch(index, rank) for member in self.members])
-
-    def __iter__(self):
-        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        index = self.start
-        while True:
-            yield self.batch(index, rank)
-            index += 1
 
 
 class PopulationDataModule(TaskDataModule):
