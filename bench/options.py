@@ -100,15 +100,17 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         **values.get("task_options", {}),
         **{k: load_yaml(v) for k, v in key_values(args.task_option).items()},  # -t lengths=[30,50]
     }
-    return RunConfig.from_dict(values, where=args.config or "")
+    return RunConfig.from_dict(values)  # a bad value names its field, from a flag or the file
 
 
 def load_config_file(path: str) -> dict:
-    """A RunConfig as YAML; an unreadable file is a one-line error."""
+    """A RunConfig as YAML; an unreadable file, or a key that is no RunConfig field, is a
+    one-line error naming the file."""
     values = load_yaml_file(path, "config")
     if not isinstance(values, dict):
         raise ConfigError(f"config {path} must hold a mapping of RunConfig fields, e.g. a run's "
                           f"config.yaml")
+    RunConfig.check_keys(values, path)
     return values
 
 

@@ -65,17 +65,8 @@ def _check_keys(where: str, raw: Any, valid: tuple[str, ...], required: tuple[st
 def _settings(where: str, raw: Any) -> dict[str, Any]:
     """A mapping of RunConfig fields (None: none), its keys checked now."""
     raw = {} if raw is None else raw
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of RunConfig fields (got {raw!r})")
-    placed = sorted(set(raw) & set(PLACED))
-    if placed:
-        raise ConfigError(f"{where}: {', '.join(placed)} cannot be set here (the plan's "
-                          f"experiments, models and seeds place every run)")
-    fields = RunConfig().to_dict()
-    unknown = sorted(set(map(str, raw)) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {', '.join(map(repr, unknown))}; valid keys: "
-                          f"{', '.join(k for k in fields if k not in PLACED)}")
+    RunConfig.check_keys(raw, where, placed=PLACED,
+                         why="the plan's experiments, models and seeds place every run")
     return dict(raw)
 
 

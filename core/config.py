@@ -107,17 +107,29 @@ class RunConfig:
         command line are converted to the field's type. `where` (e.g. `plan paper.yaml:
         defaults`) starts the error's one line."""
         prefix = f"{where}: " if where else ""
-        if not isinstance(values, dict):
-            raise ConfigError(f"{prefix}expected a mapping of RunConfig fields (got {values!r})")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(map(str, values)) - set(names))
-        if unknown:
-            raise ConfigError(f"{prefix}unknown key {', '.join(map(repr, unknown))}; valid keys: "
-                              f"{', '.join(names)}")
+        cls.check_keys(values, where)
         try:
             return cls(**coerce(cls, values))
         except (ConfigError, OptionError) as error:
             raise ConfigError(f"{prefix}{error}") from None
+
+    @classmethod
+    def check_keys(cls, values: Any, where: str = "", placed: tuple[str, ...] = (),
+                   why: str = "") -> None:
+        """`values` is a mapping of RunConfig fields, none of them in `placed` (set elsewhere,
+        for the reason `why`); else a one-line ConfigError naming the key and the valid ones,
+        after `where`."""
+        prefix = f"{where}: " if where else ""
+        if not isinstance(values, dict):
+            raise ConfigError(f"{prefix}expected a mapping of RunConfig fields (got {values!r})")
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in placed]
+        unknown = sorted(set(map(str, values)) - set(names) - set(placed))
+        if unknown:
+            raise ConfigError(f"{prefix}unknown key {', '.join(map(repr, unknown))}; valid keys: "
+                              f"{', '.join(names)}")
+        if set(values) & set(placed):
+            raise ConfigError(f"{prefix}{', '.join(sorted(set(values) & set(placed)))} cannot be "
+                              f"set here" + (f" ({why})" if why else ""))
 
     def replace(self, **changes: Any) -> "RunConfig":
         return RunConfig.from_dict({**self.to_dict(), **changes})
