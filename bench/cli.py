@@ -15,7 +15,8 @@ from typing import Sequence
 
 from core.errors import INPUT_ERRORS, UsageError
 
-from .options import Parser, add_report_options, add_run_options, at_least, comma_list, run_config
+from .options import (Parser, add_report_options, add_run_options, at_least, comma_list,
+                      run_config, seed_list)
 
 
 def build_parser() -> Parser:
@@ -48,9 +49,15 @@ def build_parser() -> Parser:
     p.add_argument("--seeds", help="only these of the plan's seeds, comma-separated (e.g. 0,1)")
     p.add_argument("--jobs", type=at_least(1), default=1,
                    help="runs trained at a time, each in its own process with cores/jobs threads")
+    p.add_argument("--no-population", dest="population", action="store_false",
+                   help="train every seed alone (default: a task and model's seeds train together "
+                        "as one population, each writing the folder its solo run writes)")
 
     p = sub.add_parser("train", help="train one model on one task, then test it per length")
     add_run_options(p)
+    p.add_argument("--seeds", type=seed_list,
+                   help="train these seeds together as one population (e.g. 0,1,2): member s "
+                        "writes OUT/seed<s>/, the folder a solo run with --seed s writes")
 
     p = sub.add_parser("evaluate", help="score a checkpoint on its task's test lengths")
     p.add_argument("--checkpoint", required=True)
@@ -107,11 +114,13 @@ def dispatch(args: argparse.Namespace) -> int:
         tasks, models, seeds = (None if value is None else comma_list(value)
                                 for value in (args.tasks, args.models, args.seeds))
         return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, jobs=args.jobs,
-                         models=models, seeds=seeds)
+                         models=models, seeds=seeds, together=args.population)
     if args.command == "train":
         from .train_command import train_command  # on use, for start-up time
 
-        return train_command(run_config(args))
+        if args.seeds is not None and hasattr(args, "seed"):
+            raise UsageError("give --seed (one run) or --seeds (a population), not both")
+        return train_command(run_config(args), args.seeds)
     if args.command == "evaluate":
         from .checkpoint_commands import evaluate_command  # on use, for start-up time
 

@@ -48,6 +48,17 @@ def at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
+def seed_list(text: str) -> list[int]:
+    """An argparse type: '0,1,2' -> [0, 1, 2], seeds >= 0, none twice."""
+    try:
+        seeds = [int(item) for item in comma_list(text)]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct integers >= 0, e.g. 0,1,2 (got {text!r})")
+    return seeds
+
+
 def comma_list(text: str) -> list[str]:
     """'a, b,,c' -> ['a', 'b', 'c']: the comma lists of --tasks, --models, --seeds and --only."""
     return [item.strip() for item in text.split(",") if item.strip()]

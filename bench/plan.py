@@ -24,6 +24,7 @@ from typing import Any
 from core.config import RunConfig, load_yaml_file
 from core.errors import ConfigError
 from core.run_dir import stored_identity
+from models.registry import batches_members
 
 PLANS = Path(__file__).parent / "plans"
 PLAN_KEYS = ("name", "version", "defaults", "experiments")
@@ -131,3 +132,56 @@ def select(runs: list[PlannedRun], tasks: list[str] | None = None, models: list[
     runs = pick(runs, "tasks", tasks, lambda c: c.task)
     runs = pick(runs, "models", models, lambda c: c.model)
     return pick(runs, "seeds", seeds, lambda c: c.seed)
+
+
+@dataclass
+class Job:
+    """What one training process does: a solo run, or a population (the runs of one task and
+    model that differ only in seed, trained together; core/population.py) kept in `population`."""
+
+    runs: list[PlannedRun]
+    population: Path | None = None
+
+    @property
+    def label(self) -> str:
+        if self.population is None:
+            return self.runs[0].label
+        c = self.runs[0].config
+        seeds = ",".join(str(r.config.seed) for r in self.runs)
+        return f"{c.task} / {c.model} / seeds {seeds} ({c.max_steps} steps, one population)"
+
+
+def population_dir(root: Path, runs: list[PlannedRun]) -> Path:
+    """ROOT/populations/<task>-<model>-seeds0-1-2: where the population of `runs` is kept."""
+    c = runs[0].config
+    seeds = "-".join(str(r.config.seed) for r in runs)
+    return root / "populations" / f"{c.task}-{c.model}-seeds{seeds}"
+
+
+def training_jobs(pending: list[PlannedRun], root: Path, together: bool = True) -> list[Job]:
+    """The pending runs as jobs. With `together`, the runs of one task and model that differ in
+    seed only train as one population (on one device), in the order the plan lists them, where
+    the model batches a population's members (models/registry.py: the NTMs; an LSTM population
+    runs its members one after another, slower than alone). A run already started alone (its
+    folder holds a checkpoint that no population of these runs keeps) resumes alone."""
+    if not together:
+        return [Job([run]) for run in pending]
+    groups: dict[str, list[PlannedRun]] = {}
+    for run in pending:
+        identity = {k: v for k, v in run.config.resolved().identity().items() if k != "seed"}
+        groups.setdefault(repr(sorted(identity.items())), []).append(run)
+    out = []
+    for group in groups.values():
+        if (group[0].config.devices > 1 or len(group) == 1
+                or not batches_members(group[0].config.model)):
+            out += [Job([run]) for run in group]
+            continue
+        if not (population_dir(root, group) / "population.yaml").exists():
+            started = [r for r in group if (r.config.run_dir / "checkpoints" / "last.ckpt").exists()]
+            out += [Job([run]) for run in started]
+            group = [r for r in group if r not in started]
+        if len(group) > 1:
+            out.append(Job(group, population_dir(root, group)))
+        else:
+            out += [Job([run]) for run in group]
+    return out

@@ -4,6 +4,10 @@ run it holds.
 
 Finished runs (their `test_metrics.csv` written under the same config) are skipped, and a run
 that was interrupted resumes from its checkpoint, so the command can be stopped and rerun.
+
+The seeds of one task and model train together as one population (core/population.py; kept in
+OUT/<plan>/populations/), each writing the run folder its solo run writes; `--no-population`
+trains them one by one.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from core.config import RunConfig, load_yaml_file
 from core.errors import ConfigError, RunError
 from core.files import write_text
 from core.tables import markdown
+from core.population import train_population
 from core.train import train
 from core.workers import core_share, start_worker
 from datamodules.registry import build_task
@@ -33,7 +38,7 @@ from models.registry import build_model, parameter_count
 from models.system import NonFiniteLossError
 from reports.command import build_report
 
-from .plan import PlannedRun, load_plan, planned_runs, select
+from .plan import Job, load_plan, planned_runs, select, training_jobs
 
 def train_timed(config: RunConfig, group: str) -> float:
     """Train one run of the plan -> its minutes."""
@@ -43,6 +48,29 @@ def train_timed(config: RunConfig, group: str) -> float:
     except NonFiniteLossError as error:  # one line, as from `ntmbench train`
         raise RunError(f"{config.run_dir}: {error}") from None
     return (time.perf_counter() - start) / 60
+
+
+def train_population_timed(configs: list[RunConfig], population: Path, group: str) -> float:
+    """Train the runs `configs` as one population kept in `population` -> its minutes. A member
+    that stopped on a non-finite loss ends the command (as a solo run's stop does) once the
+    others have finished."""
+    start = time.perf_counter()
+    try:
+        results = train_population(configs, population, wandb_group=group,
+                                   wandb_tags=("reproduce",))
+    except NonFiniteLossError as error:
+        raise RunError(f"{population}: {error}") from None
+    stopped = [r for r in results if r.stopped]
+    if stopped:
+        raise RunError(f"{stopped[0].run_dir}: {stopped[0].stopped} (its other members finished)")
+    return (time.perf_counter() - start) / 60
+
+
+def train_job(job: Job, group: str) -> float:
+    """Train one job (a solo run or a population) in this process -> its minutes."""
+    if job.population is None:
+        return train_timed(job.runs[0].config, group)
+    return train_population_timed([r.config for r in job.runs], job.population, group)
 
 
 def train_in_child(config: RunConfig, group: str) -> float:
@@ -92,9 +120,9 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int) -> None:
-    """Train `pending` runs `jobs` at a time, each in a fresh process with its share of the
-    cores as torch threads. A run that fails is reported and the others go on; then the first
+def train_parallel(pending: list[tuple[str, Job]], group: str, jobs: int) -> None:
+    """Train `pending` jobs (runs or populations) `jobs` at a time, each in a fresh process
+    with its share of the cores as torch threads. A run that fails is reported and the others go on; then the first
     failure ends the command. Interrupted (Ctrl-C, SIGTERM), the workers are stopped too: no run
     goes on writing behind a rerun (each resumes from its last checkpoint)."""
     print(f"{jobs} runs at a time, {core_share(jobs)} torch thread(s) each", flush=True)
@@ -113,8 +141,8 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
         # spawn: a fresh interpreter per run (torch and W&B do not survive fork safely)
         pool = multiprocessing.get_context("spawn").Pool(jobs, start_worker, (jobs,), maxtasksperchild=1)
         try:
-            for prefix, run in pending:
-                pool.apply_async(train_timed, (run.config, group),
+            for prefix, job in pending:
+                pool.apply_async(train_job, (job, group),
                                  callback=done(prefix), error_callback=failed(prefix))
                 print(f"{prefix}: queued", flush=True)
             pool.close()
@@ -124,15 +152,16 @@ def train_parallel(pending: list[tuple[str, PlannedRun]], group: str, jobs: int)
             pool.join()
             raise
     if failures:
-        raise RunError(f"{len(failures)} of {len(pending)} runs failed (rerun to retry them; "
+        raise RunError(f"{len(failures)} of {len(pending)} jobs failed (rerun to retry them; "
                        f"finished runs are kept); first: {failures[0]}")
 
 
 def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dict[str, Any],
               tasks: list[str] | None = None, jobs: int = 1, models: list[str] | None = None,
-              seeds: list[str] | None = None) -> int:
+              seeds: list[str] | None = None, together: bool = True) -> int:
     """Train every run of the plan (of `tasks`, `models` and `seeds`) not finished yet, `jobs` at
-    a time, then write the report of all the plan's runs found under `out`."""
+    a time (the seeds of a task and model as one population unless `together` is False), then
+    write the report of all the plan's runs found under `out`."""
     plan = load_plan(plan_name)
     every = planned_runs(plan, out, overrides)
     runs = select(every, tasks, models, seeds)
@@ -142,21 +171,28 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
                           "trains alone; give --jobs 1 (or --devices 1)")
     group = f"reproduce-{plan['name']}"
     print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
-    pending = []
+    unfinished = []
     for index, run in enumerate(runs, 1):
-        prefix = f"[{index}/{len(runs)}] {run.label}"
         if run.finished():
-            print(f"{prefix}: done already, skipped")
+            print(f"[{index}/{len(runs)}] {run.label}: done already, skipped")
         else:
-            pending.append((prefix, run))
+            unfinished.append(run)
+    todo = training_jobs(unfinished, out / plan["name"], together)
+    pending = [(f"[{index}/{len(todo)}] {job.label}", job) for index, job in enumerate(todo, 1)]
+    if len(todo) < len(unfinished):
+        print(f"{len(unfinished)} runs to train in {len(todo)} jobs (each task and model's seeds "
+              f"as one population; --no-population trains them one by one)")
     try:
         if jobs > 1 and len(pending) > 1:
             train_parallel(pending, group, jobs)
         else:
-            for prefix, run in pending:
+            for prefix, job in pending:
                 print(f"{prefix}: training", flush=True)
-                train_one = train_in_child if run.config.devices > 1 else train_timed
-                print(f"{prefix}: finished in {train_one(run.config, group):.1f} min", flush=True)
+                if job.population is None and job.runs[0].config.devices > 1:
+                    minutes = train_in_child(job.runs[0].config, group)
+                else:
+                    minutes = train_job(job, group)
+                print(f"{prefix}: finished in {minutes:.1f} min", flush=True)
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM; Lightning turns Ctrl-C into exit(1)
         raise RunError("interrupted; rerun the same command to go on (finished runs are kept, "
                        "the others resume from their last checkpoint)") from None

@@ -28,14 +28,19 @@ def test_rows(trainer: pl.Trainer, system: SequenceSystem, datamodule: pl.Lightn
     """Run `trainer.test` (on the weights of `ckpt_path`, if given) and return one row per test
     shape: task, model, seed, label, the shape parameters, and every metric logged for it."""
     trainer.test(system, datamodule=datamodule, verbose=False, ckpt_path=ckpt_path)
+    return shape_rows(trainer, system.task, run_config(system))
+
+
+def shape_rows(trainer: pl.Trainer, task, cfg: RunConfig, prefix: str = "test") -> pd.DataFrame:
+    """The rows of the test just run by `trainer`, from its metrics `PREFIX/<label>/<metric>`
+    (a population member's prefix: `test/m<s>`)."""
     logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    cfg = run_config(system)
     rows = []
-    for shape in system.task.test_shapes():
-        label = system.task.label(shape)
+    for shape in task.test_shapes():
+        label = task.label(shape)
         row = {"task": cfg.task, "model": cfg.model, "seed": cfg.seed, "label": label, **shape}
         for metric in ALL_METRICS:
-            key = f"test/{label}/{metric}"
+            key = f"{prefix}/{label}/{metric}"
             if key in logged:
                 row[metric] = logged[key]
         rows.append(row)

@@ -49,14 +49,17 @@ def hardware(cfg: RunConfig) -> dict:
     }
 
 
-def record_hardware(cfg: RunConfig, from_step: int) -> dict:
-    """Append this start of the run to RUN/hardware.json -> the hardware."""
+def record_hardware(cfg: RunConfig, from_step: int, population: dict | None = None) -> dict:
+    """Append this start of the run to RUN/hardware.json -> the hardware (for a population
+    member, also the population it shares the machine with: its members, seeds and folder)."""
     path = cfg.run_dir / "hardware.json"
     try:
         entries = json.loads(path.read_text()) if path.exists() else []
     except (OSError, ValueError):
         entries = []  # damaged: start the list again rather than stop the run
     found = hardware(cfg)
+    if population is not None:
+        found["population"] = population
     entries.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "from_step": from_step, "hardware": found})
     write_text(path, json.dumps(entries, indent=2) + "\n")

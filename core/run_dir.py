@@ -18,10 +18,12 @@ from .files import write_text
 RUN_DIR_ENV = "NTMBENCH_RUN_DIR"
 
 
-def unique_run_dir(cfg: RunConfig, parent: Path = Path("runs")) -> Path:
-    """`runs/<task>-<model>-seed<seed>-<time>-<random>`: distinct for runs started together."""
+def unique_run_dir(cfg: RunConfig, parent: Path = Path("runs"), seeds=None) -> Path:
+    """`runs/<task>-<model>-seed<seed>-<time>-<random>`: distinct for runs started together (a
+    population of `seeds`: `...-seeds0-1-2-...`)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return parent / f"{cfg.task}-{cfg.model}-seed{cfg.seed}-{stamp}-{uuid.uuid4().hex[:6]}"
+    which = f"seeds{'-'.join(map(str, seeds))}" if seeds is not None else f"seed{cfg.seed}"
+    return parent / f"{cfg.task}-{cfg.model}-{which}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 class RunLock:

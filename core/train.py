@@ -43,11 +43,13 @@ from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_ru
 
 @dataclass
 class RunResult:
-    """What a finished run hands back: its per-shape test rows and its last logged metrics."""
+    """What a finished run hands back: its per-shape test rows and its last logged metrics (or,
+    for a population member that stopped on a non-finite loss, why: then no test ran)."""
 
     run_dir: Path
     test: pd.DataFrame
     metrics: dict[str, float]
+    stopped: str = ""
 
 
 class LastCheckpoint(pl.Callback):
@@ -96,13 +98,15 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
 
 
 def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = (),
-                 hardware: dict | None = None) -> WandbLogger:
-    """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it."""
+                 hardware: dict | None = None, logger_class: type = WandbLogger,
+                 **extra) -> WandbLogger:
+    """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it.
+    `logger_class` and `extra`: a population member's logger (core/member_run.py)."""
     os.environ.setdefault("WANDB_MODE", "offline")
     id_file = cfg.run_dir / "wandb_id"
     if not id_file.exists() and is_rank_zero():
         write_text(id_file, uuid.uuid4().hex[:12])
-    return WandbLogger(
+    return logger_class(
         project=cfg.wandb_project,
         save_dir=str(cfg.run_dir),
         id=id_file.read_text().strip() if id_file.exists() else None,
@@ -111,13 +115,16 @@ def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] =
         group=group,
         config={**cfg.to_dict(), "hardware": hardware or {}},
         name=cfg.run_dir.name,
+        **extra,
     )
 
 
-def csv_logger(cfg: RunConfig, resume_step: int | None) -> CSVLogger:
+def csv_logger(cfg: RunConfig, resume_step: int | None, logger_class: type = CSVLogger,
+               **extra) -> CSVLogger:
     """Lightning's CSV logger. Its writer deletes an existing metrics.csv, so on a resume the rows
-    up to the checkpoint are set aside first and logged again (later rows are redone anyway)."""
-    logger = CSVLogger(save_dir=str(cfg.run_dir), name="csv", version="")
+    up to the checkpoint are set aside first and logged again (later rows are redone anyway).
+    `logger_class` and `extra`: a population member's logger (core/member_run.py)."""
+    logger = logger_class(save_dir=str(cfg.run_dir), name="csv", version="", **extra)
     path = Path(logger.log_dir) / "metrics.csv"
     kept = path.with_name("metrics.before-resume.csv")
     if resume_step is None or not (path.exists() or kept.exists()) or not is_rank_zero():
@@ -154,6 +161,14 @@ def trainer_for(cfg: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
         num_sanity_val_steps=0,
         deterministic=True,
     )
+
+
+def best_checkpoint(run_dir: Path, monitor: str = "val/cost_bits",
+                    checkpoint_class: type = ModelCheckpoint, **extra) -> ModelCheckpoint:
+    """Lightning's checkpoint of the lowest validation cost so far: RUN/checkpoints/best.ckpt
+    (`checkpoint_class`, `monitor` and `extra`: a population member's, core/member_run.py)."""
+    return checkpoint_class(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
+                            mode="min", save_top_k=1, enable_version_counter=False, **extra)
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
@@ -196,10 +211,8 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     run_callbacks = [LastCheckpoint(last, cfg.checkpoint_every, cfg.val_every), WallClock(),
                      *callbacks]
     best = None
-    if cfg.test_on == "best":  # the lowest validation cost so far, kept as checkpoints/best.ckpt
-        best = ModelCheckpoint(dirpath=cfg.run_dir / "checkpoints", filename="best",
-                               monitor="val/cost_bits", mode="min", save_top_k=1,
-                               enable_version_counter=False)
+    if cfg.test_on == "best":
+        best = best_checkpoint(cfg.run_dir)
         run_callbacks.insert(1, best)
     if cfg.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))

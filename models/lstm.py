@@ -27,6 +27,10 @@ class LSTMConfig:
 
 
 class LSTMBaseline(nn.Module):
+    # a population of LSTMs runs its members one after another (members.py: looped), no faster
+    # than their solo runs (`ntmbench bench --only population`)
+    BATCHED_MEMBERS = False
+
     def __init__(self, input_size: int, output_size: int, config: LSTMConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or LSTMConfig()

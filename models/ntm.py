@@ -105,6 +105,9 @@ class NTMState(NamedTuple):
 
 
 class NTM(nn.Module):
+    # a population of NTMs runs every member in one batched pass (the fused step, members.py)
+    BATCHED_MEMBERS = True
+
     def __init__(self, input_size: int, output_size: int, config: NTMConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or NTMConfig()

@@ -8,8 +8,17 @@ and optimizer a solo run with its seed would have.
 
 Batches are (S, B, T, .) (datamodules/population.py); each member's loss is its own batch's mean
 cost, so the summed loss gives every member the gradient its solo run would get. Metrics are
-logged per member, `train/m{s}/cost_bits` and `val/m{s}/bit_errors` (the validation set is
-shared: every member is scored on the same sequences, as solo runs are).
+logged per member, `train/m{s}/cost_bits`, `val/m{s}/bit_errors`, `test/m{s}/len_020/cost_bits`
+(the validation and test sets are shared: every member is scored on the same sequences, as solo
+runs are); the run core's per-member loggers file them under the solo names.
+
+A member whose loss or gradient turns non-finite stops alone (`stopped`, with the reason a solo
+run would raise): from that step on its loss is left out and its parameters get no gradient, so
+the optimizer leaves them as they were; the others go on. Only when every member has stopped
+does the population raise NonFiniteLossError.
+
+`member_checkpoint` turns a population checkpoint into member s's solo one (SequenceSystem's
+state dict, optimizer state and config), loadable by everything that reads a solo run's.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from torch import Tensor
 from datamodules.registry import build_task
 
 from .members import Population
-from .metrics import sequence_costs, sequence_metrics
+from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
 from .registry import build_model
 from .system import NonFiniteLossError
 
@@ -49,6 +58,8 @@ class PopulationSystem(pl.LightningModule):
             nets.append(build_model(config["model"], self.task.input_size, self.task.output_size,
                                     **config["model_options"]))
         self.population = Population(nets)
+        self.test_labels = [self.task.label(s) for s in self.task.test_shapes()]
+        self.stopped: dict[int, str] = {}  # member -> why it stopped (kept in checkpoints)
 
     @property
     def members(self) -> int:
@@ -64,28 +75,94 @@ class PopulationSystem(pl.LightningModule):
         logits = self(inputs)  # (S, B, T, O)
         losses = [sequence_costs(logits[s], targets[s], mask[s]).mean() for s in range(self.members)]
         metrics = [sequence_metrics(logits[s], targets[s], mask[s]) for s in range(self.members)]
+        if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences
+            optimal = batch["optimal"]
+            optimal = optimal.expand(self.members, *optimal.shape) if optimal.dim() == 3 else optimal
+            for s, member in enumerate(metrics):
+                member["optimal_cost_bits"] = optimal_cost_bits(optimal[s], targets[s], mask[s])
         return losses, metrics
+
+    def running(self) -> list[int]:
+        """The members that have not stopped."""
+        return [s for s in range(self.members) if s not in self.stopped]
+
+    def _stop(self, s: int, why: str) -> None:
+        self.stopped[s] = (f"non-finite {why} at step {self.global_step} (member {s}, seed "
+                           f"{self.configs[s]['seed']}); lower the learning rate (--lr) or the clip "
+                           f"value; the last good checkpoint is kept")
+        if not self.running():
+            raise NonFiniteLossError(f"every member stopped; member {s}: {self.stopped[s]}")
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         losses, metrics = self._member_metrics(batch)
-        for s, loss in enumerate(losses):
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"member {s} (seed {self.configs[s]['seed']}): non-finite loss at step "
-                    f"{self.global_step}; lower its learning rate (--lr) or the clip value")
+        for s in self.running():
+            if not torch.isfinite(losses[s]):
+                self._stop(s, "loss")
         batch_size = batch["inputs"].shape[1]
-        for s, member in enumerate(metrics):
-            self.log_dict({f"train/m{s}/{k}": v for k, v in member.items()}, batch_size=batch_size)
+        for s in self.running():
+            self.log_dict({f"train/m{s}/{k}": v for k, v in metrics[s].items()}, batch_size=batch_size)
         sequences = (self.global_step + 1) * batch_size * self.trainer.world_size
         self.log("train/sequences", float(sequences), batch_size=batch_size)
-        return torch.stack(losses).sum()  # member s's gradient: its own loss's
+        return torch.stack([losses[s] for s in self.running()]).sum()  # member s's gradient: its loss's
+
+    def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        # the NTM's fused="auto" path choice counts training passes from the global step, as a
+        # solo run's does (models/system.py)
+        if hasattr(self.population.body, "training_passes"):
+            self.population.body.training_passes = self.global_step
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """A member with a non-finite gradient stops before it reaches its weights; a stopped
+        member's parameters get no gradient, so the optimizer skips them (a solo run would have
+        ended here)."""
+        for s in self.running():
+            grads = [p.grad for p in self.population.members[s].parameters() if p.grad is not None]
+            if grads and not torch.stack([g.isfinite().all() for g in grads]).all():
+                self._stop(s, "gradient")
+        for s in self.stopped:
+            for p in self.population.members[s].parameters():
+                p.grad = None
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         _, metrics = self._member_metrics(batch)
         batch_size = batch["inputs"].shape[-3]
-        for s, member in enumerate(metrics):
-            self.log_dict({f"val/m{s}/{k}": v for k, v in member.items()}, batch_size=batch_size,
+        for s in self.running():
+            self.log_dict({f"val/m{s}/{k}": v for k, v in metrics[s].items()},
+                          batch_size=batch_size, sync_dist=True)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        _, metrics = self._member_metrics(batch)
+        label = self.test_labels[dataloader_idx]
+        for s in self.running():
+            self.log_dict({f"test/m{s}/{label}/{k}": v for k, v in metrics[s].items()},
+                          batch_size=batch["inputs"].shape[-3], add_dataloader_idx=False,
                           sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["stopped_members"] = dict(self.stopped)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.stopped = {int(s): why for s, why in checkpoint.get("stopped_members", {}).items()}
+
+    def member_checkpoint(self, checkpoint: dict[str, Any], s: int) -> dict[str, Any]:
+        """Member s's solo checkpoint from a population `checkpoint` (Lightning's dict): its
+        weights under SequenceSystem's names (`net.`), its optimizer state (its parameter group,
+        renumbered from 0, as its solo optimizer numbers it) and its config. Loops, the step and
+        everything else are copied; the run core renames the callbacks' and DataModule's state."""
+        prefix = f"population.members.{s}."
+        member = {k: v for k, v in checkpoint.items()
+                  if k not in ("state_dict", "optimizer_states", "stopped_members")}
+        member["state_dict"] = {"net." + k.removeprefix(prefix): v
+                                for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        member["hyper_parameters"] = {"config": self.configs[s]}
+        optimizer = checkpoint["optimizer_states"][0]
+        group = optimizer["param_groups"][s]
+        number = {old: new for new, old in enumerate(group["params"])}
+        member["optimizer_states"] = [{
+            "state": {number[i]: v for i, v in optimizer["state"].items() if i in number},
+            "param_groups": [{**group, "params": list(range(len(number)))}],
+        }]
+        return member
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """One parameter group per member, with its own learning rate (and momentum): what each

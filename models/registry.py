@@ -76,6 +76,12 @@ def model_options(name: str) -> dict[str, Any]:
     return defaults | builder.keywords
 
 
+def batches_members(name: str) -> bool:
+    """Whether model `name` runs a population's members in one batched pass (the NTM), rather
+    than one after another (the LSTM: a population of it is no faster than its solo runs)."""
+    return _builder(name).args[0].BATCHED_MEMBERS
+
+
 def parameter_count(net: nn.Module) -> int:
     """Trainable parameters of `net`: the count the paper's tables and the results table give."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)

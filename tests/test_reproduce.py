@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.plan import load_plan, planned_runs, select
+from bench.plan import load_plan, planned_runs, select, training_jobs
 from bench.reproduce import results_markdown
 from core.config import ConfigError, RunConfig
 from datamodules.registry import TASKS
@@ -113,14 +114,14 @@ def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, ca
             "--report", str(tmp_path / "report")]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count(": training") == 9 and "report:" in out
+    assert out.count(": training") == 7 and "report:" in out  # copy: a population per NTM
     results = pd.read_csv(tmp_path / "report" / "results.csv")
     assert set(results["task"]) == {"copy", "associative_recall"}
     assert set(results["variant"]) == {"ntm", "ntm-ff", "lstm"}
     figures = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
     assert {"learning_curves.png", "generalization.png", "memory_copy.png"} <= figures
     assert (tmp_path / "report" / "index.html").exists()
-    table = (tmp_path / "report" / "results.md").read_text()
+    table = re.sub(" +", " ", (tmp_path / "report" / "results.md").read_text())  # cells unpadded
     assert "**copy**" in table and "**associative_recall**" in table
     assert "| ntm-ff | " in table and "| len_005 | len_008 |" in table and "| 16 seq | adam 0.01, batch 4 |" in table
     assert "| validation cost, last | len_005 |" in table
@@ -375,3 +376,41 @@ def test_the_optimal_estimators_row_shows_its_validation_cost(tmp_path: Path) ->
     assert cells(rows[-1]) == ["optimal estimator", "", "", "", "", "", "132.0", "234.3 / -", "573.8 / -"]
     assert cells(rows[-2])[-3:] == ["178.0 (177.5-179.8)", "345.5 / 150.00", "904.1 / 150.00"]
     assert rows[-1].count("|") == rows[2].count("|")
+
+
+def test_a_plans_seeds_train_as_one_population_unless_told_not_to(tmp_path: Path, capsys) -> None:
+    plan = tiny_plan(tmp_path / "tiny.yaml")
+    argv = ["reproduce", "--plan", str(plan), "--out", str(tmp_path / "runs"), "--no-report",
+            "--tasks", "copy"]
+    assert main([*argv, "--models", "ntm"]) == 0
+    out = capsys.readouterr().out
+    assert "[1/1] copy / ntm / seeds 0,1 (4 steps, one population): finished in" in out
+    root = tmp_path / "runs/tiny"
+    assert yaml.safe_load((root / "populations/copy-ntm-seeds0-1/population.yaml").read_text()) == {
+        "members": [str(root / "copy-ntm-seed0"), str(root / "copy-ntm-seed1")]}
+    for seed in (0, 1):  # each member's folder is the plan's run folder for its seed
+        assert pd.read_csv(root / f"copy-ntm-seed{seed}/test_metrics.csv")["seed"].tolist() == [seed] * 2
+    assert main([*argv, "--models", "ntm"]) == 0
+    assert capsys.readouterr().out.count("done already, skipped") == 2
+    assert main([*argv, "--models", "ntm-ff", "--no-population"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": finished in") == 2 and "population" not in out
+    assert not (root / "populations/copy-ntm-ff-seeds0-1").exists()
+
+
+def test_a_run_started_alone_resumes_alone(tmp_path: Path) -> None:
+    runs = [r for r in planned_runs(load_plan(str(tiny_plan(tmp_path / "tiny.yaml"))), tmp_path, {})
+            if r.config.task == "copy"]
+    jobs = training_jobs(runs, tmp_path / "tiny")
+    # the NTMs' seeds as populations; the LSTM's alone (its population would loop over members)
+    assert sorted((j.population.name, [r.config.seed for r in j.runs]) for j in jobs
+                  if j.population) == [("copy-ntm-ff-seeds0-1", [0, 1]), ("copy-ntm-seeds0-1", [0, 1])]
+    assert sorted((r.config.model, r.config.seed) for j in jobs if not j.population
+                  for r in j.runs) == [("lstm", 0), ("lstm", 1)]
+    started = next(r for r in runs if r.config.model == "ntm").config.run_dir / "checkpoints/last.ckpt"
+    started.parent.mkdir(parents=True)
+    started.write_bytes(b"")  # copy / ntm / seed 0 began alone: both ntm seeds now train alone
+    jobs = training_jobs(runs, tmp_path / "tiny")
+    alone = [(r.config.model, r.config.seed) for j in jobs if j.population is None for r in j.runs]
+    assert sorted(alone) == [("lstm", 0), ("lstm", 1), ("ntm", 0), ("ntm", 1)] and len(jobs) == 5
+    assert [j.population is None for j in training_jobs(runs, tmp_path / "tiny", together=False)] == [True] * 6
