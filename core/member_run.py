@@ -79,14 +79,13 @@ class MemberWandbLogger(MemberMetrics, WandbLogger):
         return self._experiment
 
 
-def member_checkpoint(trainer: pl.Trainer, system: PopulationSystem, s: int,
+def member_checkpoint(population: dict[str, Any], system: PopulationSystem, s: int,
                       best: ModelCheckpoint | None, solo_best_key: str | None) -> dict[str, Any]:
-    """Member s's solo checkpoint, now: the population's checkpoint dict cut to member s
-    (`PopulationSystem.member_checkpoint`), its DataModule state under TaskDataModule's name and
-    its callbacks' state under a solo run's names (its wall clock; its best checkpoint's record,
-    monitoring `val/cost_bits`, when it keeps one)."""
-    # Lightning's checkpoint dict, as Trainer.save_checkpoint builds it before writing
-    population = trainer._checkpoint_connector.dump_checkpoint()
+    """Member s's solo checkpoint from the population's checkpoint dict (Lightning's, as
+    Trainer.save_checkpoint builds it): cut to member s (`PopulationSystem.member_checkpoint`),
+    its DataModule state under TaskDataModule's name and its callbacks' state under a solo run's
+    names (its wall clock; its best checkpoint's record, monitoring `val/cost_bits`, when it keeps
+    one)."""
     member = system.member_checkpoint(population, s)
     member[TaskDataModule.__qualname__] = member.pop(PopulationDataModule.__qualname__)
     callbacks = {}
@@ -113,7 +112,8 @@ class MemberBest(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         # ModelCheckpoint's own writer saves the whole population; this one saves the member
-        checkpoint = member_checkpoint(trainer, trainer.lightning_module, self.member, self,
+        population = trainer._checkpoint_connector.dump_checkpoint()  # Lightning's dict, unwritten
+        checkpoint = member_checkpoint(population, trainer.lightning_module, self.member, self,
                                        self.solo_key)
         trainer.strategy.save_checkpoint(checkpoint, filepath)
         self._last_global_step_saved = trainer.global_step

@@ -48,8 +48,6 @@ from .train import (LastCheckpoint, RunResult, best_checkpoint, checkpoint_step,
 def population_configs(cfg: RunConfig, seeds: Sequence[int]) -> tuple[Path, list[RunConfig]]:
     """`train --seeds`: the population folder and one config per seed, member s in OUT/seed<s>
     (OUT: `cfg.out`, or a unique runs/<task>-<model>-seeds<0-1-2>-<time>-<id>)."""
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {','.join(map(str, seeds))}: a seed is given twice")
     out = Path(cfg.out) if cfg.out else unique_run_dir(cfg, seeds=seeds)
     members = [cfg.replace(seed=seed, out=str(out / f"seed{seed}")) for seed in seeds]
     return out / "population", members
@@ -64,12 +62,14 @@ class PopulationCheckpoint(LastCheckpoint):
         super().__init__(path, every, val_every)
         self.members, self.bests, self.solo_key = members, bests, solo_key
 
-    def _save(self, trainer: pl.Trainer) -> None:
+    def write(self, trainer: pl.Trainer) -> None:
         system = trainer.lightning_module
+        # Lightning's checkpoint dict, built once, as Trainer.save_checkpoint builds it
+        population = trainer._checkpoint_connector.dump_checkpoint()
         for s in system.running():
-            checkpoint = member_checkpoint(trainer, system, s, self.bests[s], self.solo_key)
+            checkpoint = member_checkpoint(population, system, s, self.bests[s], self.solo_key)
             trainer.strategy.save_checkpoint(checkpoint, self.members[s])
-        super()._save(trainer)
+        trainer.strategy.save_checkpoint(population, self.path)
 
 
 class MemberStops(pl.Callback):

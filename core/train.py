@@ -66,8 +66,11 @@ class LastCheckpoint(pl.Callback):
         self.after_validation = False
 
     def _save(self, trainer: pl.Trainer) -> None:
-        trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
+        self.write(trainer)
         self.after_validation = False
+
+    def write(self, trainer: pl.Trainer) -> None:
+        trainer.save_checkpoint(self.path)  # Lightning writes it through an fsspec transaction
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
         step = trainer.global_step

@@ -69,17 +69,15 @@ class PopulationSystem(pl.LightningModule):
         return self.population(inputs)  # (S, B, T, I) -> (S, B, T, O)
 
     def _member_metrics(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], list[dict]]:
+        if batch["inputs"].dim() == 3:  # a shared (validation, test) batch: the same sequences
+            batch = {k: t.expand(self.members, *t.shape) for k, t in batch.items()}  # (S, B, ...)
         inputs, targets, mask = batch["inputs"], batch["targets"], batch["mask"]
-        if inputs.dim() == 3:  # a shared (validation) batch: every member on the same sequences
-            inputs, targets, mask = (t.expand(self.members, *t.shape) for t in (inputs, targets, mask))
         logits = self(inputs)  # (S, B, T, O)
         losses = [sequence_costs(logits[s], targets[s], mask[s]).mean() for s in range(self.members)]
         metrics = [sequence_metrics(logits[s], targets[s], mask[s]) for s in range(self.members)]
         if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences
-            optimal = batch["optimal"]
-            optimal = optimal.expand(self.members, *optimal.shape) if optimal.dim() == 3 else optimal
             for s, member in enumerate(metrics):
-                member["optimal_cost_bits"] = optimal_cost_bits(optimal[s], targets[s], mask[s])
+                member["optimal_cost_bits"] = optimal_cost_bits(batch["optimal"][s], targets[s], mask[s])
         return losses, metrics
 
     def running(self) -> list[int]:

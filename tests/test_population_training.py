@@ -55,3 +55,26 @@ def test_members_must_share_their_structure(tiny_config) -> None:
     b = tiny_config("b", seed=1, batch_size=8).resolved().to_dict()
     with pytest.raises(ValueError, match="these differ: batch_size"):
         PopulationSystem([a, b])
+
+
+def test_members_report_the_optimal_estimators_cost_as_solo_runs_do(tiny_config) -> None:
+    # n-grams batches carry the optimal estimator's predictions; on a shared validation batch and
+    # on a per-member training batch each member gets the cost its solo run logs
+    from datamodules.datamodule import TaskDataModule
+    from models.system import SequenceSystem
+
+    configs = [tiny_config("x", task="ngrams", seed=s,
+                           task_options={"train_length": 40, "test_lengths": [50]}).resolved().to_dict()
+               for s in (0, 1)]
+    system = PopulationSystem(configs)
+    solo = SequenceSystem(configs[0])
+    shared = TaskDataModule(system.task, batch_size=4, val_batches=1, val_batch_size=4).val_set()[0]
+    own = PopulationDataModule(system.task, [0, 1], batch_size=4).stream.batch(0)
+    _, shared_metrics = system._member_metrics(shared)
+    _, own_metrics = system._member_metrics(own)
+    _, solo_shared = solo._metrics(shared)
+    _, solo_own = solo._metrics({k: v[0] for k, v in own.items()})
+    assert shared_metrics[0]["optimal_cost_bits"] == solo_shared["optimal_cost_bits"]
+    assert shared_metrics[1]["optimal_cost_bits"] == solo_shared["optimal_cost_bits"]  # same sequences
+    assert own_metrics[0]["optimal_cost_bits"] == solo_own["optimal_cost_bits"]
+    assert own_metrics[1]["optimal_cost_bits"] != own_metrics[0]["optimal_cost_bits"]  # its own stream
