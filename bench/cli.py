@@ -75,6 +75,9 @@ def build_parser() -> Parser:
     p.add_argument("--config", required=True, help="sweep file, e.g. sweeps/smoke.yaml")
     p.add_argument("--trials", type=at_least(0), help="trials with a verdict in all (default: the file's)")
     p.add_argument("--workers", type=at_least(1), default=1, help="worker processes on this machine")
+    p.add_argument("--population", type=at_least(1), default=1,
+                   help="trials each worker claims together, sharing their structural values and "
+                        "trained as one population (they differ in lr, momentum, seed)")
     p.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/studies.db)")
     p.add_argument("--study", help="study name (default: the file's `study`, else its name)")
     p.add_argument("--out", default="runs/sweeps", help="trial folders go in OUT/STUDY/")

@@ -74,7 +74,9 @@ class PopulationCheckpoint(LastCheckpoint):
 
 class MemberStops(pl.Callback):
     """A member that stopped (PopulationSystem.stopped) says so: MEMBER/stopped.txt, one line
-    on the console, and its W&B run closed as failed; the others go on."""
+    on the console, and its W&B run closed (as failed if it diverged; a pruned one is not a
+    failure); the others go on. It comes after the caller's callbacks, which therefore see a
+    member's stop (at the batch's end, the fit's end, or an exception) while its W&B run is open."""
 
     def __init__(self, configs: list[RunConfig], wandb_loggers: list[MemberWandbLogger]) -> None:
         self.configs, self.wandb_loggers = configs, wandb_loggers
@@ -92,7 +94,7 @@ class MemberStops(pl.Callback):
                                                   if running else ""), flush=True)
             logger = self.wandb_loggers[s]
             if logger._experiment is not None:  # only a run that was opened
-                logger.experiment.finish(exit_code=1)
+                logger.experiment.finish(exit_code=0 if s in system.pruned else 1)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: PopulationSystem, *args) -> None:
         self.tell(pl_module)
@@ -103,7 +105,8 @@ def train_population(cfgs: Sequence[RunConfig], population_dir: Path,
                      wandb_tags: Sequence[str] = ()) -> list[RunResult]:
     """Train (or resume) the members `cfgs` (one structure; their seeds, learning rates, momenta
     and folders may differ) as one population kept in `population_dir`, then test each member
-    per shape. A member that stopped gets a RunResult with `stopped` set and no test."""
+    per shape. A member that stopped gets a RunResult with `stopped` (and `pruned`) set and no
+    test."""
     cfgs = [cfg.resolved() for cfg in cfgs]
     folders = [cfg.run_dir.resolve() for cfg in cfgs]
     if not all(cfg.out for cfg in cfgs) or len(set(folders)) != len(folders):
@@ -183,7 +186,7 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_ta
         PopulationCheckpoint(last, first.checkpoint_every, first.val_every,
                              [cfg.run_dir / "checkpoints" / "last.ckpt" for cfg in cfgs], bests,
                              solo_key),
-        *(best for best in bests if best is not None), WallClock(), stops, *callbacks]
+        *(best for best in bests if best is not None), WallClock(), *callbacks, stops]
     if first.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))
     trainer = trainer_for(first, [*csv_loggers, *wandb_loggers], run_callbacks)
@@ -201,11 +204,13 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_ta
                                  weights_only=False)["state_dict"]
             system.population.members[s].load_state_dict(
                 {k.removeprefix("net."): v for k, v in weights.items()})
-    trainer.test(system, datamodule=datamodule, verbose=False)
+    if system.running():
+        trainer.test(system, datamodule=datamodule, verbose=False)
     results = []
     for s, cfg in enumerate(cfgs):
         if s in system.stopped:
-            results.append(RunResult(cfg.run_dir, pd.DataFrame(), {}, stopped=system.stopped[s]))
+            results.append(RunResult(cfg.run_dir, pd.DataFrame(), {},
+                                     stopped=system.stopped[s], pruned=s in system.pruned))
             continue
         rows = shape_rows(trainer, system.task, cfg, prefix=f"test/m{s}")
         write_csv(cfg.run_dir / "test_metrics.csv", rows)

@@ -44,12 +44,14 @@ from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_ru
 @dataclass
 class RunResult:
     """What a finished run hands back: its per-shape test rows and its last logged metrics (or,
-    for a population member that stopped on a non-finite loss, why: then no test ran)."""
+    for a population member that stopped on a non-finite loss or was pruned, why: then no test
+    ran)."""
 
     run_dir: Path
     test: pd.DataFrame
     metrics: dict[str, float]
     stopped: str = ""
+    pruned: bool = False
 
 
 class LastCheckpoint(pl.Callback):

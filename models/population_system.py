@@ -14,8 +14,9 @@ runs are); the run core's per-member loggers file them under the solo names.
 
 A member whose loss or gradient turns non-finite stops alone (`stopped`, with the reason a solo
 run would raise): from that step on its loss is left out and its parameters get no gradient, so
-the optimizer leaves them as they were; the others go on. Only when every member has stopped
-does the population raise NonFiniteLossError.
+the optimizer leaves them as they were; the others go on. A sweep stops a member the same way when
+its trial is pruned (`prune`; the member is then also in `pruned`). When every member has
+stopped, training ends: with NonFiniteLossError if every one of them diverged.
 
 `member_checkpoint` turns a population checkpoint into member s's solo one (SequenceSystem's
 state dict, optimizer state and config), loadable by everything that reads a solo run's.
@@ -60,6 +61,7 @@ class PopulationSystem(pl.LightningModule):
         self.population = Population(nets)
         self.test_labels = [self.task.label(s) for s in self.task.test_shapes()]
         self.stopped: dict[int, str] = {}  # member -> why it stopped (kept in checkpoints)
+        self.pruned: set[int] = set()  # the stopped members that were pruned, not diverged
 
     @property
     def members(self) -> int:
@@ -88,14 +90,27 @@ class PopulationSystem(pl.LightningModule):
         self.stopped[s] = (f"non-finite {why} at step {self.global_step} (member {s}, seed "
                            f"{self.configs[s]['seed']}); lower the learning rate (--lr) or the clip "
                            f"value; the last good checkpoint is kept")
-        if not self.running():
+        if not self.running() and not self.pruned:
             raise NonFiniteLossError(f"every member stopped; member {s}: {self.stopped[s]}")
+        self._end_if_none_running()
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def prune(self, s: int, why: str) -> None:
+        """Stop member s from outside (a sweep's pruner): as a non-finite stop, but not an error."""
+        self.stopped[s] = why
+        self.pruned.add(s)
+        self._end_if_none_running()
+
+    def _end_if_none_running(self) -> None:
+        if not self.running():
+            self.trainer.should_stop = True  # Lightning ends training after this step
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         losses, metrics = self._member_metrics(batch)
         for s in self.running():
             if not torch.isfinite(losses[s]):
                 self._stop(s, "loss")
+        if not self.running():
+            return None  # Lightning skips the backward pass and the optimizer step
         batch_size = batch["inputs"].shape[1]
         for s in self.running():
             self.log_dict({f"train/m{s}/{k}": v for k, v in metrics[s].items()}, batch_size=batch_size)
@@ -138,9 +153,11 @@ class PopulationSystem(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["stopped_members"] = dict(self.stopped)
+        checkpoint["pruned_members"] = sorted(self.pruned)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.stopped = {int(s): why for s, why in checkpoint.get("stopped_members", {}).items()}
+        self.pruned = set(checkpoint.get("pruned_members", []))
 
     def member_checkpoint(self, checkpoint: dict[str, Any], s: int) -> dict[str, Any]:
         """Member s's solo checkpoint from a population `checkpoint` (Lightning's dict): its
@@ -149,7 +166,7 @@ class PopulationSystem(pl.LightningModule):
         everything else are copied; the run core renames the callbacks' and DataModule's state."""
         prefix = f"population.members.{s}."
         member = {k: v for k, v in checkpoint.items()
-                  if k not in ("state_dict", "optimizer_states", "stopped_members")}
+                  if k not in ("state_dict", "optimizer_states", "stopped_members", "pruned_members")}
         member["state_dict"] = {"net." + k.removeprefix(prefix): v
                                 for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
         member["hyper_parameters"] = {"config": self.configs[s]}

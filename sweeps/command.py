@@ -26,7 +26,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                           f"(it names a folder)")
     print(f"[{name}] {spec.task} / {spec.model}: {trials} trials, {args.workers} worker(s), "
           f"storage {redact(storage)}, runs in {Path(args.out) / name}", flush=True)
-    study = run_sweep(spec, storage, name, Path(args.out), trials, args.workers)
+    study = run_sweep(spec, storage, name, Path(args.out), trials, args.workers, args.population)
     print_status(study, spec.metric)
     info = {"task": spec.task, "model": spec.model, "metric": spec.metric,
             "direction": spec.direction, "trials": trials, "sweep_file": str(args.config),

@@ -8,7 +8,9 @@
    several processes creating one study in a fresh database.
 2. Trials that were running when a worker died are failed (`fail_kind: interrupted`): on this
    machine at once (their worker's process is gone), elsewhere when their heartbeat stops.
-3. Each worker loops: claim a trial if the budget has room, run it, tell the study. The budget is
+3. Each worker loops: claim a trial if the budget has room (with `--population K`, up to K
+   trials that share their structure, trained as one population: sweeps/population.py), run
+   it, tell the study. The budget is
    the requested number of trials that reached a verdict (complete, pruned, diverged or invalid),
    running ones included; interrupted ones do not count, so a rerun of the same command picks up
    where the study stopped and finishes it. Claims on one machine are serialized by a file lock;
@@ -30,6 +32,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -40,7 +43,8 @@ from core.files import write_text
 
 from .spec import SweepSpec
 from .storage import open_storage, redact
-from .trial import COUNTED_FAILS, Heartbeat, Outcome, finish, run_trial, worker_alive, worker_identity
+from .population import run_trials, structural_params
+from .trial import COUNTED_FAILS, Heartbeat, Outcome, finish, worker_alive, worker_identity
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 
@@ -54,6 +58,7 @@ class Sweep:
     study_name: str
     out: Path
     trials: int
+    population: int = 1  # trials claimed together, trained as one population where they can be
 
     @property
     def dir(self) -> Path:
@@ -142,13 +147,16 @@ def file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def claim(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
-    """A new trial if the budget has room, else None."""
+def claim(sweep: Sweep, study: optuna.Study, fixed: dict[str, Any] | None = None) -> optuna.Trial | None:
+    """A new trial if the budget has room, else None. With `fixed`, the trial is enqueued with
+    those values (Optuna samples only its others)."""
     with file_lock(sweep.dir / ".claim.lock"):
         if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= sweep.trials:
             return None
         with warnings.catch_warnings():  # "heartbeat is for optimize()": we run our own
             warnings.simplefilter("ignore")
+            if fixed:
+                study.enqueue_trial(fixed)  # the next ask pops it (unless a worker elsewhere does)
             trial = study.ask()
         trial.set_user_attr("worker", worker_identity())
     earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and counts(t)]
@@ -159,6 +167,24 @@ def claim(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
     return trial
 
 
+def claim_batch(sweep: Sweep, study: optuna.Study) -> list[optuna.Trial]:
+    """Up to `sweep.population` trials to train together (sweeps/population.py): the first samples
+    every value, the others share its structural ones. Empty when the budget is used up."""
+    first = claim(sweep, study)
+    if first is None:
+        return []
+    trials = [first]
+    if sweep.population > 1:
+        study.sampler = sweep.spec.sampler_for(first.number)
+        fixed = structural_params(sweep.spec.suggest(first))
+        while len(trials) < sweep.population:
+            trial = claim(sweep, study, fixed)
+            if trial is None:
+                break
+            trials.append(trial)
+    return trials
+
+
 def work(sweep: Sweep) -> int:
     """One worker: run trials until the budget is used up. Returns how many it ran."""
     storage = open_storage(sweep.storage_url, create=False)
@@ -167,14 +193,15 @@ def work(sweep: Sweep) -> int:
     ran = 0
     while True:
         recover_interrupted(study)
-        trial = claim(sweep, study)
-        if trial is None:
+        trials = claim_batch(sweep, study)
+        if not trials:
             return ran
-        with Heartbeat(storage, trial._trial_id):
-            outcome = run_trial(sweep.spec, study, trial, sweep.dir)
-        ran += 1
-        print(f"[{sweep.study_name}] trial {trial.number} {outcome.describe(sweep.spec.metric)}",
-              flush=True)
+        with Heartbeat(storage, *(trial._trial_id for trial in trials)):
+            outcomes = run_trials(sweep.spec, study, trials, sweep.dir)
+        ran += len(trials)
+        for trial, outcome in zip(trials, outcomes):
+            print(f"[{sweep.study_name}] trial {trial.number} {outcome.describe(sweep.spec.metric)}",
+                  flush=True)
 
 
 def _worker_process(sweep: Sweep, workers: int, parent: int) -> None:
@@ -232,9 +259,9 @@ def prepare(sweep: Sweep) -> optuna.Study:
 
 
 def run_sweep(spec: SweepSpec, storage_url: str, study_name: str, out: Path, trials: int,
-              workers: int) -> optuna.Study:
+              workers: int, population: int = 1) -> optuna.Study:
     """Run (or continue) the study until `trials` trials have a verdict."""
-    sweep = Sweep(spec, storage_url, study_name, Path(out), trials)
+    sweep = Sweep(spec, storage_url, study_name, Path(out), trials, population)
     study = prepare(sweep)
     try:
         run_workers(sweep, workers)

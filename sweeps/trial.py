@@ -1,4 +1,5 @@
-"""One trial: sample, build the RunConfig, train it as a full run, and tell Optuna how it ended.
+"""One trial: sample, build the RunConfig (`trial_config`), train it as a full run (`train_trial`;
+or as a member of a population, sweeps/population.py), and tell Optuna how it ended.
 
 Every trial ends in the storage as one of
     COMPLETE  value = the best `metric` of its validations (the lowest when minimizing): the
@@ -32,9 +33,10 @@ from lightning.pytorch.loggers import WandbLogger
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
+from core.config import RunConfig
 from core.errors import ConfigError, OptionError, ShapeError
 from core.footprint import check_fits
-from core.train import train
+from core.train import RunResult, train
 from datamodules.registry import build_task
 from models.registry import build_model
 from models.system import NonFiniteLossError
@@ -42,6 +44,14 @@ from models.system import NonFiniteLossError
 from .spec import SweepSpec
 
 COUNTED_FAILS = ("diverged", "invalid")
+
+
+def best_value(values: list[float], direction: str) -> float | None:
+    """The best finite one of `values` (None if there is none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    return min(finite) if direction == "minimize" else max(finite)
 
 
 class StepPruning(PyTorchLightningPruningCallback):
@@ -62,10 +72,7 @@ class StepPruning(PyTorchLightningPruningCallback):
     @property
     def best(self) -> float | None:
         """The best finite value of `monitor` over the validations so far (None before any)."""
-        finite = [v for v in self.values if math.isfinite(v)]
-        if not finite:
-            return None
-        return min(finite) if self.direction == "minimize" else max(finite)
+        return best_value(self.values, self.direction)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
@@ -105,6 +112,11 @@ class Outcome:
     value: float | None = None
     kind: str = ""  # for FAIL: diverged, invalid, error, interrupted, surplus
     reason: str = ""
+
+    @property
+    def label(self) -> str:
+        """The trial's state as its W&B summary names it: complete, pruned or failed."""
+        return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(self.state, "failed")
 
     def describe(self, metric: str) -> str:
         if self.state == TrialState.COMPLETE:
@@ -154,22 +166,23 @@ def worker_alive(worker: dict[str, Any]) -> bool | None:
 
 
 class Heartbeat:
-    """Records the trial's heartbeat in the storage while it runs (what Optuna's optimize() does;
+    """Records the trials' heartbeats in the storage while they run (what Optuna's optimize() does;
     this sweep uses ask/tell to count its budget exactly), so a trial whose worker died on another
     machine is failed after the grace period."""
 
-    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int) -> None:
-        self.storage, self.trial_id = storage, trial_id
+    def __init__(self, storage: optuna.storages.RDBStorage, *trial_ids: int) -> None:
+        self.storage, self.trial_ids = storage, trial_ids
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self) -> None:
         interval = self.storage.get_heartbeat_interval() or 60
         while True:
-            try:
-                self.storage.record_heartbeat(self.trial_id)
-            except Exception:  # a storage hiccup must not kill the trial; the next beat retries
-                pass
+            for trial_id in self.trial_ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # a storage hiccup must not kill the trial; the next beat retries
+                    pass
             if self.stop.wait(interval):
                 return
 
@@ -182,13 +195,10 @@ class Heartbeat:
         self.thread.join()
 
 
-def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
-              sweep_dir: Path) -> Outcome:
-    """Sample, train, record. Returns the outcome after telling the study; re-raises what should
-    stop the worker (unexpected errors, Ctrl-C) after recording the trial as failed."""
-    def failed(kind: str, reason: str) -> Outcome:
-        return finish(study, trial, Outcome(TrialState.FAIL, kind=kind, reason=reason))
-
+def trial_config(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
+                 sweep_dir: Path) -> RunConfig | Outcome:
+    """The trial's sampled values put into its RunConfig, checked buildable; an invalid
+    combination is told to the study here (its Outcome is returned instead)."""
     study.sampler = spec.sampler_for(trial.number)
     run_dir = sweep_dir / f"trial_{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_dir))
@@ -196,11 +206,20 @@ def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
         cfg = spec.trial_config(spec.suggest(trial), run_dir)
         check_buildable(cfg)
     except (ConfigError, OptionError, ShapeError) as error:
-        return failed("invalid", one_line(error))
+        return finish(study, trial, Outcome(TrialState.FAIL, kind="invalid", reason=one_line(error)))
     if run_dir.exists():  # trial numbers are never reused, so this folder is another study's
         error = ConfigError(f"{run_dir} already exists: it belongs to another study; delete it")
-        failed("error", str(error))
+        finish(study, trial, Outcome(TrialState.FAIL, kind="error", reason=str(error)))
         raise error
+    return cfg
+
+
+def train_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
+                cfg: RunConfig) -> Outcome:
+    """Train one trial alone (a Lightning run with the pruning callback) and record how it ended."""
+    def failed(kind: str, reason: str) -> Outcome:
+        return finish(study, trial, Outcome(TrialState.FAIL, kind=kind, reason=reason))
+
     pruning = StepPruning(trial, monitor=spec.metric, direction=spec.direction)
     callbacks = [pruning, TrialToWandb(study.study_name, trial.number, pruning)]
     try:
@@ -215,15 +234,22 @@ def run_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
     except BaseException as error:
         failed("error", f"{type(error).__name__}: {one_line(error)}")
         raise
+    return finish(study, trial, trained_outcome(spec, trial, result, pruning.best))
+
+
+def trained_outcome(spec: SweepSpec, trial: optuna.Trial, result: RunResult,
+                    best: float | None) -> Outcome:
+    """How a trial that trained to its end went: COMPLETE with `best` (the best validation value:
+    what `test_on: best` tests), its test costs kept on the trial; FAIL if the metric is missing
+    or non-finite."""
     last = result.metrics.get(spec.metric)
     if last is None:
-        return failed("invalid", f"{spec.metric} was never logged")
-    if not math.isfinite(last):
-        return failed("diverged", f"{spec.metric} = {last}")
-    value = pruning.best  # the best validation value: what `test_on: best` tests
+        return Outcome(TrialState.FAIL, kind="invalid", reason=f"{spec.metric} was never logged")
+    if not math.isfinite(last) or best is None:
+        return Outcome(TrialState.FAIL, kind="diverged", reason=f"{spec.metric} = {last}")
     trial.set_user_attr("test_cost_bits", {row["label"]: float(row["cost_bits"])
                                            for _, row in result.test.iterrows()})
-    return finish(study, trial, Outcome(TrialState.COMPLETE, value=float(value)))
+    return Outcome(TrialState.COMPLETE, value=float(best))
 
 
 def check_buildable(cfg: Any) -> None:
@@ -237,11 +263,14 @@ def check_buildable(cfg: Any) -> None:
 def finish(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcome:
     """Close the trial's W&B run (if the trial got that far) and tell the study."""
     if wandb.run is not None:
-        states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}
-        state = states.get(outcome.state, "failed")
-        wandb.run.summary.update({"trial/state": state, "trial/number": trial.number,
+        wandb.run.summary.update({"trial/state": outcome.label, "trial/number": trial.number,
                                   "trial/reason": outcome.reason or None})
         wandb.finish(exit_code=1 if outcome.state == TrialState.FAIL else 0)
+    return tell(study, trial, outcome)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcome:
+    """Tell the study how the trial ended (its W&B run is the caller's)."""
     try:
         if outcome.state == TrialState.FAIL:
             trial.set_user_attr("fail_kind", outcome.kind)
