@@ -71,7 +71,7 @@ def linear_steps(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     S = weight.shape[0]
     rows = x.reshape(T, S, B // S, I).transpose(0, 1).reshape(S, -1, I)  # (S, T*B', I)
     out = torch.baddbmm(bias.unsqueeze(1), rows, weight.transpose(1, 2))  # (S, T*B', G)
-    return out.view(S, T, B // S, -1).transpose(0, 1).reshape(T, B, -1)
+    return steps_major(out, T, B)
 
 
 def matmul_steps(g: Tensor, weight: Tensor) -> Tensor:
@@ -81,7 +81,15 @@ def matmul_steps(g: Tensor, weight: Tensor) -> Tensor:
     T, B, G = g.shape
     S = weight.shape[0]
     rows = g.reshape(T, S, B // S, G).transpose(0, 1).reshape(S, -1, G)  # (S, T*B', G)
-    return torch.bmm(rows, weight).view(S, T, B // S, -1).transpose(0, 1).reshape(T, B, -1)
+    return steps_major(torch.bmm(rows, weight), T, B)
+
+
+def steps_major(out: Tensor, T: int, B: int) -> Tensor:
+    """(S, T*B', X) per-member rows -> (T, B, X), contiguous: row t is then (B, X) with strides
+    that do not depend on T, as a solo run's are, so the compiled step (specialized on strides)
+    is not compiled again for every sequence length."""
+    S = out.shape[0]
+    return out.view(S, T, B // S, -1).transpose(0, 1).contiguous().view(T, B, -1)  # (T, S, B', X)
 
 
 def _by_member(a: Tensor, S: int) -> Tensor:

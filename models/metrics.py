@@ -15,27 +15,30 @@ ALL_METRICS = (*METRICS, "optimal_cost_bits")
 
 
 def sequence_costs(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Binary cross-entropy summed over each sequence's masked bits, in nats: (B,)."""
-    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")  # (B, T, O)
-    return (bce * mask.unsqueeze(-1)).sum(dim=(1, 2))
+    """Binary cross-entropy summed over each sequence's masked bits, in nats: (B,), or (S, B) for
+    a population's (S, B, T, O) logits."""
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")  # (..., B, T, O)
+    return (bce * mask.unsqueeze(-1)).sum(dim=(-2, -1))
 
 
 def sequence_metrics(logits: Tensor, targets: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """cost_bits, bit_errors, seq_acc, bit_acc, each averaged over the batch's sequences."""
-    costs = sequence_costs(logits, targets, mask)  # (B,)
+    """cost_bits, bit_errors, seq_acc, bit_acc, each averaged over the batch's sequences: scalars,
+    or (S,) per member for a population's (S, B, T, O) logits."""
+    costs = sequence_costs(logits, targets, mask)  # (..., B)
     wrong = ((logits > 0) != (targets > 0.5)) & mask.unsqueeze(-1)  # p > 0.5  <=>  logit > 0
-    errors = wrong.sum(dim=(1, 2)).float()  # (B,)
-    scored_bits = mask.sum() * targets.shape[-1]
+    errors = wrong.sum(dim=(-2, -1)).float()  # (..., B)
+    scored_bits = mask.sum(dim=(-2, -1)) * targets.shape[-1]  # (...)
     return {
-        "cost_bits": costs.mean() / LN2,
-        "bit_errors": errors.mean(),
-        "seq_acc": (errors == 0).float().mean(),
-        "bit_acc": 1.0 - errors.sum() / scored_bits.clamp(min=1),
+        "cost_bits": costs.mean(-1) / LN2,
+        "bit_errors": errors.mean(-1),
+        "seq_acc": (errors == 0).float().mean(-1),
+        "bit_acc": 1.0 - errors.sum(-1) / scored_bits.clamp(min=1),
     }
 
 
 def optimal_cost_bits(optimal: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """The cost per sequence of the Bayesian optimal N-gram estimator, in bits."""
+    """The cost per sequence of the Bayesian optimal N-gram estimator, in bits (per member for
+    a population's (S, B, T, 1))."""
     p = optimal.clamp(1e-12, 1 - 1e-12)
-    bce = -(targets * p.log() + (1 - targets) * (1 - p).log())  # (B, T, 1)
-    return (bce * mask.unsqueeze(-1)).sum(dim=(1, 2)).mean() / LN2
+    bce = -(targets * p.log() + (1 - targets) * (1 - p).log())  # (..., B, T, 1)
+    return (bce * mask.unsqueeze(-1)).sum(dim=(-2, -1)).mean(-1) / LN2

@@ -315,8 +315,11 @@ class FusedSequence(torch.autograd.Function):
         base = net.controller.project(x)  # (T, B, G): layer 0's input share, all steps at once
         state = net.init_state(B, inputs)
         weights = (net.controller.layer_weights(I), net.heads.linear.weight, net.heads.linear.bias)
-        # contiguous initial state: step 0 then sees the same strides as every later step
-        reads, controller = state.reads.contiguous(), state.controller
+        # contiguous initial state: step 0 then sees the same strides as every later step; and
+        # detached: at batch 1 r_0 is a view of the parameter read0, which says requires_grad
+        # even here, so step 0 would compile a graph of its own (this Function's backward is the
+        # gradient, not autograd)
+        reads, controller = state.reads.detach().contiguous(), state.controller
         memory = state.memory.transpose(1, 2).contiguous()  # (B, M, N)
         w = torch.cat([state.read_weights, state.write_weights], dim=1)  # (B, H, N)
         hidden, read_seq, ws, memories, saved = [], [], [w], [], []

@@ -70,17 +70,23 @@ class PopulationSystem(pl.LightningModule):
     def forward(self, inputs: Tensor) -> Tensor:
         return self.population(inputs)  # (S, B, T, I) -> (S, B, T, O)
 
-    def _member_metrics(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], list[dict]]:
+    def _member_metrics(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Every member's loss (S,) and metrics (each (S,)), computed for all members at once."""
         if batch["inputs"].dim() == 3:  # a shared (validation, test) batch: the same sequences
             batch = {k: t.expand(self.members, *t.shape) for k, t in batch.items()}  # (S, B, ...)
         inputs, targets, mask = batch["inputs"], batch["targets"], batch["mask"]
         logits = self(inputs)  # (S, B, T, O)
-        losses = [sequence_costs(logits[s], targets[s], mask[s]).mean() for s in range(self.members)]
-        metrics = [sequence_metrics(logits[s], targets[s], mask[s]) for s in range(self.members)]
+        losses = sequence_costs(logits, targets, mask).mean(-1)  # (S,) nats per sequence
+        metrics = sequence_metrics(logits, targets, mask)
         if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences
-            for s, member in enumerate(metrics):
-                member["optimal_cost_bits"] = optimal_cost_bits(batch["optimal"][s], targets[s], mask[s])
+            metrics["optimal_cost_bits"] = optimal_cost_bits(batch["optimal"], targets, mask)
         return losses, metrics
+
+    def _log_members(self, stage: str, metrics: dict[str, Tensor], label: str = "", **options) -> None:
+        """`stage/m<s>/<metric>` (or `stage/m<s>/<label>/<metric>`) for every running member."""
+        within = f"{label}/" if label else ""
+        for s in self.running():
+            self.log_dict({f"{stage}/m{s}/{within}{k}": v[s] for k, v in metrics.items()}, **options)
 
     def running(self) -> list[int]:
         """The members that have not stopped."""
@@ -106,17 +112,21 @@ class PopulationSystem(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         losses, metrics = self._member_metrics(batch)
+        finite = torch.isfinite(losses).tolist()
         for s in self.running():
-            if not torch.isfinite(losses[s]):
+            if not finite[s]:
                 self._stop(s, "loss")
         if not self.running():
             return None  # Lightning skips the backward pass and the optimizer step
         batch_size = batch["inputs"].shape[1]
-        for s in self.running():
-            self.log_dict({f"train/m{s}/{k}": v for k, v in metrics[s].items()}, batch_size=batch_size)
-        sequences = (self.global_step + 1) * batch_size * self.trainer.world_size
-        self.log("train/sequences", float(sequences), batch_size=batch_size)
-        return torch.stack([losses[s] for s in self.running()]).sum()  # member s's gradient: its loss's
+        # logged only at the steps Lightning hands to the loggers (every log_every_n_steps, as
+        # its LearningRateMonitor does): each self.log costs about a millisecond, and S members
+        # log S times a solo run's metrics, every one of which the loggers would drop
+        if self.trainer._logger_connector.should_update_logs:
+            self._log_members("train", metrics, batch_size=batch_size)
+            sequences = (self.global_step + 1) * batch_size * self.trainer.world_size
+            self.log("train/sequences", float(sequences), batch_size=batch_size)
+        return losses[self.running()].sum()  # member s's gradient: its loss's
 
     def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         # the NTM's fused="auto" path choice counts training passes from the global step, as a
@@ -138,16 +148,11 @@ class PopulationSystem(pl.LightningModule):
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         _, metrics = self._member_metrics(batch)
-        batch_size = batch["inputs"].shape[-3]
-        for s in self.running():
-            self.log_dict({f"val/m{s}/{k}": v for k, v in metrics[s].items()},
-                          batch_size=batch_size, sync_dist=True)
+        self._log_members("val", metrics, batch_size=batch["inputs"].shape[-3], sync_dist=True)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         _, metrics = self._member_metrics(batch)
-        label = self.test_labels[dataloader_idx]
-        for s in self.running():
-            self.log_dict({f"test/m{s}/{label}/{k}": v for k, v in metrics[s].items()},
+        self._log_members("test", metrics, self.test_labels[dataloader_idx],
                           batch_size=batch["inputs"].shape[-3], add_dataloader_idx=False,
                           sync_dist=True)
 

@@ -594,6 +594,19 @@ def test_auto_counts_training_passes_from_the_global_step_across_a_resume(tmp_pa
     assert first.seen == [1, 2, 3, 4, 5] and resumed.seen == [5, 6]
 
 
+def test_one_sequence_at_a_time_is_compiled_once_whatever_its_length(monkeypatch):
+    # batch 1, the paper's setting: r_0 is then a view of read0; step 0 must not get a graph
+    # of its own, nor a new length a new graph (copy trains on lengths 1-20)
+    torch._dynamo.reset()
+    monkeypatch.setattr(ntm_module, "COMPILE_BACKEND", "aot_eager")
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    net = build("compile")
+    for length in (2, 3, 5):
+        net(torch.randn(1, length, 4, dtype=torch.float64)).sum().backward()
+    assert ntm_module._COMPILE_FAILED == {}
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2  # step, backward
+
+
 def test_a_sweeps_many_model_sizes_each_get_compiled(monkeypatch):
     # a sweep runs its trials in one process: past dynamo's default of 8 graphs per function, new
     # sizes would silently run eager

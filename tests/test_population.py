@@ -115,6 +115,23 @@ def test_the_compiled_population_matches_eager(monkeypatch) -> None:
         torch.testing.assert_close(a.grad, b, atol=1e-6, rtol=1e-5)
 
 
+def test_a_compiled_population_is_compiled_once_whatever_the_sequence_length(monkeypatch) -> None:
+    # each step's rows must have strides that do not depend on T (as a solo run's do): the
+    # compiled step is specialized on strides, and copy's lengths 1-20 would otherwise compile
+    # it anew for every length (minutes of compiling per run)
+    torch._dynamo.reset()
+    monkeypatch.setattr(ntm_module, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(ntm_module, "_COMPILED", {})
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, fused="compile")
+    population = stack(solo_nets(config))
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for length in (2, 3, 5, 8):
+        x = torch.rand(S, 1, length, I).round()  # (S, B, T, I) at batch 1, where the rows were views
+        loss_of(population(x)).backward()
+    assert ntm_module._COMPILE_FAILED == {}
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2  # step, backward
+
+
 def test_an_lstm_population_runs_its_members_as_solo_networks() -> None:
     from models import LSTMBaseline, LSTMConfig
 

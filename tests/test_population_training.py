@@ -74,7 +74,9 @@ def test_members_report_the_optimal_estimators_cost_as_solo_runs_do(tiny_config)
     _, own_metrics = system._member_metrics(own)
     _, solo_shared = solo._metrics(shared)
     _, solo_own = solo._metrics({k: v[0] for k, v in own.items()})
-    assert shared_metrics[0]["optimal_cost_bits"] == solo_shared["optimal_cost_bits"]
-    assert shared_metrics[1]["optimal_cost_bits"] == solo_shared["optimal_cost_bits"]  # same sequences
-    assert own_metrics[0]["optimal_cost_bits"] == solo_own["optimal_cost_bits"]
-    assert own_metrics[1]["optimal_cost_bits"] != own_metrics[0]["optimal_cost_bits"]  # its own stream
+    shared_optimal, own_optimal = shared_metrics["optimal_cost_bits"], own_metrics["optimal_cost_bits"]
+    assert shared_optimal.shape == own_optimal.shape == (2,)  # one per member
+    assert shared_optimal[0] == solo_shared["optimal_cost_bits"]
+    assert shared_optimal[1] == solo_shared["optimal_cost_bits"]  # the same sequences
+    assert own_optimal[0] == solo_own["optimal_cost_bits"]
+    assert own_optimal[1] != own_optimal[0]  # its own stream
