@@ -30,6 +30,7 @@ from datamodules.population import PopulationDataModule
 from models.population_system import PopulationSystem
 
 from .hardware import WallClock
+from .wandb_run import SequencesSeen, define_run_metrics
 
 MEMBER_KEY = re.compile(r"^([^/]+)/m(\d+)/(.+)$")  # "train/m3/cost_bits": stage, member, metric
 
@@ -73,9 +74,11 @@ class MemberWandbLogger(MemberMetrics, WandbLogger):
     def experiment(self):
         if self._experiment is None:
             self._experiment = wandb.init(**self._wandb_init, reinit="create_new")
-            # Lightning's default x-axis, as WandbLogger defines it for the runs it creates
+            # Lightning's default x-axis, as WandbLogger defines it for the runs it creates,
+            # then a solo run's (core/wandb_run.py)
             self._experiment.define_metric("trainer/global_step")
             self._experiment.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+            define_run_metrics(self._experiment)
         return self._experiment
 
 
@@ -92,6 +95,8 @@ def member_checkpoint(population: dict[str, Any], system: PopulationSystem, s: i
     for key, state in population.get("callbacks", {}).items():
         if key == WallClock.__qualname__:
             callbacks[key] = state
+        elif key == SequencesSeen.__qualname__:
+            callbacks[key] = SequencesSeen.member_state(state, s)
     if best is not None and solo_best_key is not None:
         callbacks[solo_best_key] = {**best.state_dict(), "monitor": "val/cost_bits"}
     member["callbacks"] = callbacks

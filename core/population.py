@@ -43,6 +43,7 @@ from .member_run import (MemberBest, MemberCSVLogger, MemberWandbLogger, member_
 from .run_dir import RunLock, claim_config, unique_run_dir
 from .train import (LastCheckpoint, RunResult, best_checkpoint, checkpoint_step, csv_logger,
                     trainer_for, wandb_logger)
+from .wandb_run import SequencesSeen
 
 
 def population_configs(cfg: RunConfig, seeds: Sequence[int]) -> tuple[Path, list[RunConfig]]:
@@ -183,6 +184,7 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_ta
                                           member=s, stopped=stopped))
     stops = MemberStops(cfgs, wandb_loggers)
     run_callbacks = [
+        SequencesSeen(first.batch_size),  # before the checkpoint, as in a solo run
         PopulationCheckpoint(last, first.checkpoint_every, first.val_every,
                              [cfg.run_dir / "checkpoints" / "last.ckpt" for cfg in cfgs], bests,
                              solo_key),

@@ -39,6 +39,7 @@ from .files import write_csv, write_text
 from .footprint import check_fits
 from .hardware import WallClock, hardware, record_hardware
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
+from .wandb_run import RunWandbLogger, SequencesSeen
 
 
 @dataclass
@@ -103,7 +104,7 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
 
 
 def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = (),
-                 hardware: dict | None = None, logger_class: type = WandbLogger,
+                 hardware: dict | None = None, logger_class: type = RunWandbLogger,
                  **extra) -> WandbLogger:
     """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it.
     `logger_class` and `extra`: a population member's logger (core/member_run.py)."""
@@ -213,12 +214,13 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     datamodule = datamodule_for(cfg, system)
     last = cfg.run_dir / "checkpoints" / "last.ckpt"
     resume_step = checkpoint_step(last) if last.exists() else None
-    run_callbacks = [LastCheckpoint(last, cfg.checkpoint_every, cfg.val_every), WallClock(),
-                     *callbacks]
+    # SequencesSeen before LastCheckpoint: the checkpoint after a validation holds its verdict
+    run_callbacks = [SequencesSeen(cfg.batch_size),
+                     LastCheckpoint(last, cfg.checkpoint_every, cfg.val_every), WallClock(), *callbacks]
     best = None
     if cfg.test_on == "best":
         best = best_checkpoint(cfg.run_dir)
-        run_callbacks.insert(1, best)
+        run_callbacks.insert(2, best)  # after LastCheckpoint
     if cfg.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))
     found = record_hardware(cfg, resume_step or 0) if is_rank_zero() else hardware(cfg)

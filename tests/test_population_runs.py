@@ -77,6 +77,7 @@ def test_each_member_writes_the_folder_of_its_solo_run(trained) -> None:
             assert x["TaskDataModule"] == y["TaskDataModule"] and x["hparams_name"] == y["hparams_name"]
             assert x["hyper_parameters"]["config"] == {**y["hyper_parameters"]["config"], "out": str(mine)}
             assert x["loops"] == y["loops"] and sorted(x["callbacks"]) == sorted(y["callbacks"])
+            assert x["callbacks"]["SequencesSeen"] == y["callbacks"]["SequencesSeen"]
             assert sorted(x["state_dict"]) == sorted(y["state_dict"])
             for key, value in y["state_dict"].items():
                 torch.testing.assert_close(x["state_dict"][key], value, atol=TOLERANCE, rtol=0)
@@ -95,6 +96,9 @@ def test_each_member_writes_the_folder_of_its_solo_run(trained) -> None:
         assert history_values(records, "val/cost_bits") == pytest.approx(
             pd.read_csv(mine / "csv/metrics.csv")["val/cost_bits"].dropna().tolist(), rel=1e-6)
         assert [r["exit"]["exit_code"] for r in records if r["type"] == "exit"] == [0]
+        mine_defined, solo_defined = ([r["metric"] for r in rs if r["type"] == "metric"]
+                                      for rs in (records, wandb_records(theirs)))
+        assert mine_defined == solo_defined  # the same x-axis (sequences seen) and summaries
 
 
 def test_members_are_read_as_solo_runs_by_evaluate_predict_and_report(trained, tmp_path, capsys) -> None:
@@ -152,6 +156,25 @@ def test_a_non_finite_loss_stops_one_member_and_the_others_go_on(tmp_path, tiny_
     # the other member went on to the end, as its solo run does
     solo = train(tiny_config(tmp_path / "solo", seed=0, lr=LRS[0], **RUN))
     pd.testing.assert_frame_equal(results[0].test, solo.test, atol=TOLERANCE, rtol=0)
+
+
+def test_each_member_records_when_it_converged(tmp_path, tiny_config, monkeypatch) -> None:
+    import core.wandb_run
+
+    monkeypatch.setattr(core.wandb_run, "CONVERGED_BELOW", 1e9)  # converged at the first validation
+    population, cfgs = members(tiny_config, tmp_path / "pop", max_steps=3)
+    train_population(cfgs, population)
+    for cfg in cfgs:
+        updates = [r["summary"]["update"] for r in wandb_records(cfg.run_dir) if r["type"] == "summary"]
+        assert [u["converged_at_sequences"] for u in updates if "converged_at_sequences" in u] == [12]
+    monkeypatch.setattr(core.wandb_run, "CONVERGED_BELOW", 0.0)  # no later point converges
+    population, cfgs = members(tiny_config, tmp_path / "pop", max_steps=6)  # extended: resumed
+    train_population(cfgs, population)
+    state = torch.load(population / "last.ckpt", weights_only=False)["callbacks"]["SequencesSeen"]
+    assert state == {"converged": {"m0": 12.0, "m1": 12.0}}  # step 3 x batch 4, kept on resume
+    for cfg in cfgs:
+        solo = torch.load(cfg.run_dir / "checkpoints/last.ckpt", weights_only=False)
+        assert solo["callbacks"]["SequencesSeen"] == {"converged": {"run": 12.0}}  # a solo run's
 
 
 def test_when_every_member_stops_the_population_stops(tmp_path, tiny_config, monkeypatch) -> None:

@@ -117,6 +117,48 @@ def test_train_writes_run_folder_and_wandb_holds_the_metrics(tmp_path: Path, tin
     assert seqs and seqs[-1] <= 6 * 4 and all(s % 4 == 0 for s in seqs)
 
 
+def test_wandb_charts_against_sequences_seen_and_keeps_the_minima(tmp_path: Path, tiny_config,
+                                                                   monkeypatch) -> None:
+    import core.wandb_run
+
+    records = wandb_records(train(tiny_config(tmp_path / "run")).run_dir)
+    metrics = {m["metric"].get("name") or m["metric"]["glob_name"]: m["metric"]
+               for m in records if m["type"] == "metric"}
+    for pattern in ("train/*", "val/*", "val/cost_bits", "val/bit_errors"):
+        assert metrics[pattern]["step_metric"] == "train/sequences", pattern
+    assert metrics["val/cost_bits"]["summary"] == {"min": True} == metrics["val/bit_errors"]["summary"]
+    val_rows = [r["history"]["item"] for r in records
+                if r["type"] == "history" and "val/cost_bits" in r["history"]["item"]]
+    # every validation row carries the x-axis: sequences seen by then (steps 3 and 6, batch 4)
+    assert [row["train/sequences"] for row in val_rows] == [12, 24]
+    summary = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"]["update"])
+    assert summary["val/cost_bits"] == {"min": min(row["val/cost_bits"] for row in val_rows)}
+    assert "converged_at_sequences" not in summary  # tiny runs stay far above 0.1 bit errors
+
+    # below the threshold at the first validation: its sequences, kept after a resume
+    monkeypatch.setattr(core.wandb_run, "CONVERGED_BELOW", 1e9)
+    train(tiny_config(tmp_path / "converged", max_steps=3))
+    monkeypatch.setattr(core.wandb_run, "CONVERGED_BELOW", 0.0)  # no later point converges
+    train(tiny_config(tmp_path / "converged", max_steps=6))  # extended from its checkpoint
+    ckpt = torch.load(tmp_path / "converged" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["callbacks"]["SequencesSeen"] == {"converged": {"run": 12.0}}
+    for offline_run in (tmp_path / "converged").glob("wandb/offline-run-*"):
+        summaries = [r["summary"]["update"] for r in records_of(offline_run) if r["type"] == "summary"]
+        assert [u["converged_at_sequences"] for u in summaries if "converged_at_sequences" in u][-1] == 12
+
+
+def records_of(offline_run: Path) -> list[dict]:
+    """The records of one offline W&B run folder (a resumed run has one per start)."""
+    (wandb_file,) = offline_run.glob("run-*.wandb")
+    exe = Path(sys.executable).parent / "wandb"
+    out = subprocess.run([str(exe), "leet", "inspect", "--json", str(wandb_file)],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def test_rerun_resumes_and_another_config_is_refused(tmp_path: Path, tiny_config) -> None:
     train(tiny_config(tmp_path / "run", max_steps=3))
     train(tiny_config(tmp_path / "run", max_steps=3))  # finished: nothing more to do

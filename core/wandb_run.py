@@ -1,0 +1,91 @@
+"""What a run's W&B record holds for comparing runs: the paper's x-axis and its summaries.
+
+- `train/sequences` (sequences seen) is on every training row and, through `SequencesSeen`, on
+  every validation row; `define_run_metrics` makes it the step metric of `train/*` and `val/*`,
+  so W&B charts validation cost against sequences seen, as the paper's figures do.
+- `val/cost_bits` and `val/bit_errors` keep their minimum in the summary.
+- `converged_at_sequences`: sequences seen at the first validation with fewer than 0.1 bit errors
+  per sequence (core/config.py's `CONVERGED_BELOW`, the report's and the bench's convergence
+  point too), in the summary once reached; kept in checkpoints, so a resumed run keeps its first.
+
+A population member's W&B logger (core/member_run.py) gets the same, under its solo names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+from .config import CONVERGED_BELOW
+
+SEQUENCES = "train/sequences"
+
+
+def define_run_metrics(run: Any) -> None:
+    """The x-axis and summaries of a run's metrics (after Lightning's own `trainer/global_step`)."""
+    run.define_metric(SEQUENCES)
+    for pattern in ("train/*", "val/*"):
+        run.define_metric(pattern, step_metric=SEQUENCES, step_sync=True)
+    for name in ("val/cost_bits", "val/bit_errors"):
+        run.define_metric(name, step_metric=SEQUENCES, step_sync=True, summary="min")
+
+
+class RunWandbLogger(WandbLogger):
+    """Lightning's WandbLogger with `define_run_metrics` on the run it opens."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        opened = self._experiment is None
+        run = super().experiment
+        if opened:
+            define_run_metrics(run)
+        return run
+
+
+class SequencesSeen(pl.Callback):
+    """At every validation: `train/sequences` on the validation row, and each W&B run's
+    `converged_at_sequences` once its `val/bit_errors` is below CONVERGED_BELOW (a population
+    member's W&B logger, with `member` s, reads `val/m<s>/bit_errors`)."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.converged: dict[str, float] = {}  # "run" or "m<s>" -> sequences seen then
+
+    def sequences(self, trainer: pl.Trainer) -> float:
+        return float(trainer.global_step * self.batch_size * trainer.world_size)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            pl_module.log(SEQUENCES, self.sequences(trainer), logger=True, prog_bar=False)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        stopped = getattr(pl_module, "stopped", {})  # a population's stopped members
+        for logger in trainer.loggers:
+            member = getattr(logger, "member", None)
+            if not isinstance(logger, WandbLogger) or member in stopped:
+                continue
+            who = "run" if member is None else f"m{member}"
+            errors = trainer.callback_metrics.get(
+                "val/bit_errors" if member is None else f"val/m{member}/bit_errors")
+            if who not in self.converged and errors is not None and float(errors) < CONVERGED_BELOW:
+                self.converged[who] = self.sequences(trainer)
+            if who in self.converged:
+                logger.experiment.summary["converged_at_sequences"] = self.converged[who]
+
+    def state_dict(self) -> dict:
+        return {"converged": dict(self.converged)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.converged = dict(state_dict.get("converged", {}))
+
+    @staticmethod
+    def member_state(state: dict, s: int) -> dict:
+        """Member s's part of a population's `state_dict`, as its solo run's callback keeps it."""
+        converged = state.get("converged", {})
+        return {"converged": {"run": converged[f"m{s}"]} if f"m{s}" in converged else {}}
