@@ -35,7 +35,8 @@ DEFAULT_LR = 1e-4
 CONVERGED_BELOW = 0.1
 # fields that say how a run is shown or where it is filed, never what it computes: a run resumed
 # or rerun with other values of these is the same run (see RunConfig.identity)
-DISPLAY_FIELDS = ("out", "progress", "wandb_project")
+DISPLAY_FIELDS = ("out", "progress", "wandb_project", "wandb_entity", "wandb_mode")
+WANDB_MODES = ("offline", "online", "disabled")
 
 
 @dataclass
@@ -63,6 +64,8 @@ class RunConfig:
     strategy: str = "auto"
     out: str = ""  # run folder; empty: runs/<task>-<model>-seed<seed>
     wandb_project: str = "ntmbench"
+    wandb_entity: str = ""  # empty: the W&B login's default entity
+    wandb_mode: str | None = None  # offline, online or disabled; None: WANDB_MODE, else offline
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -76,6 +79,8 @@ class RunConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS, error=ConfigError)
         check_choice("test_on", self.test_on, TEST_ON, error=ConfigError)
         check_choice("accelerator", self.accelerator, ACCELERATORS, error=ConfigError)
+        if self.wandb_mode is not None:
+            check_choice("wandb_mode", self.wandb_mode, WANDB_MODES, error=ConfigError)
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0 (got {self.lr})")
         if not 0 <= self.momentum < 1:

@@ -73,6 +73,8 @@ class MemberWandbLogger(MemberMetrics, WandbLogger):
     @rank_zero_experiment
     def experiment(self):
         if self._experiment is None:
+            if self._wandb_init.get("anonymous") is None:  # W&B warns about the key, even unset
+                self._wandb_init.pop("anonymous", None)
             self._experiment = wandb.init(**self._wandb_init, reinit="create_new")
             # Lightning's default x-axis, as WandbLogger defines it for the runs it creates,
             # then a solo run's (core/wandb_run.py)

@@ -43,7 +43,7 @@ from .member_run import (MemberBest, MemberCSVLogger, MemberWandbLogger, member_
 from .run_dir import RunLock, claim_config, unique_run_dir
 from .train import (LastCheckpoint, RunResult, best_checkpoint, checkpoint_step, csv_logger,
                     trainer_for, wandb_logger)
-from .wandb_run import SequencesSeen
+from .wandb_run import SequencesSeen, close_run
 
 
 def population_configs(cfg: RunConfig, seeds: Sequence[int]) -> tuple[Path, list[RunConfig]]:
@@ -95,7 +95,7 @@ class MemberStops(pl.Callback):
                                                   if running else ""), flush=True)
             logger = self.wandb_loggers[s]
             if logger._experiment is not None:  # only a run that was opened
-                logger.experiment.finish(exit_code=0 if s in system.pruned else 1)
+                close_run(logger.experiment, exit_code=0 if s in system.pruned else 1)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: PopulationSystem, *args) -> None:
         self.tell(pl_module)
@@ -217,5 +217,5 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_ta
         rows = shape_rows(trainer, system.task, cfg, prefix=f"test/m{s}")
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
         results.append(RunResult(cfg.run_dir, rows, solo_metrics(fitted, s)))
-        wandb_loggers[s].experiment.finish()  # each member's run closed now, as a solo run's is
+        close_run(wandb_loggers[s].experiment)  # each member's run closed now, as a solo run's is
     return results

@@ -25,7 +25,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pandas as pd
 import torch
-import wandb
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
@@ -39,7 +38,7 @@ from .files import write_csv, write_text
 from .footprint import check_fits
 from .hardware import WallClock, hardware, record_hardware
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
-from .wandb_run import RunWandbLogger, SequencesSeen
+from .wandb_run import RunWandbLogger, SequencesSeen, close_run, init_options
 
 
 @dataclass
@@ -106,9 +105,9 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
 def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = (),
                  hardware: dict | None = None, logger_class: type = RunWandbLogger,
                  **extra) -> WandbLogger:
-    """Offline by default (no key, no network needed); the run id is kept so a rerun resumes it.
-    `logger_class` and `extra`: a population member's logger (core/member_run.py)."""
-    os.environ.setdefault("WANDB_MODE", "offline")
+    """Offline by default (no key, no network needed; core/wandb_run.py); the run id is kept so
+    a rerun resumes it. `logger_class` and `extra`: a population member's logger
+    (core/member_run.py)."""
     id_file = cfg.run_dir / "wandb_id"
     if not id_file.exists() and is_rank_zero():
         write_text(id_file, uuid.uuid4().hex[:12])
@@ -121,6 +120,7 @@ def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] =
         group=group,
         config={**cfg.to_dict(), "hardware": hardware or {}},
         name=cfg.run_dir.name,
+        **init_options(cfg.wandb_mode, cfg.wandb_entity),
         **extra,
     )
 
@@ -232,7 +232,7 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     rows = test_rows(trainer, system, datamodule, ckpt_path=tested or None)
     if trainer.is_global_zero:
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
-        wandb.finish()  # close the run now, so that later runs in this process get their own
+        close_run(loggers[1].experiment)  # now, so that later runs in this process get their own
     return RunResult(cfg.run_dir, rows, fitted)
 
 

@@ -9,19 +9,50 @@
   point too), in the summary once reached; kept in checkpoints, so a resumed run keeps its first.
 
 A population member's W&B logger (core/member_run.py) gets the same, under its solo names.
+
+The console stays quiet: W&B's banner, warnings and summary block go to the run's own logs only,
+and `close_run` prints one line per run instead: where its offline files are and the command
+that uploads them (or, online, its URL). The mode is `RunConfig.wandb_mode` (offline, online or
+disabled), else `WANDB_MODE`, else offline.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import wandb
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from .config import CONVERGED_BELOW
 
 SEQUENCES = "train/sequences"
+
+
+def wandb_mode(configured: str | None) -> str:
+    """The mode a run logs in: `configured`, else WANDB_MODE (its old names too), else offline."""
+    mode = configured or os.environ.get("WANDB_MODE") or "offline"
+    return {"dryrun": "offline", "run": "online"}.get(mode, mode)
+
+
+def init_options(mode: str | None, entity: str = "") -> dict[str, Any]:
+    """wandb.init's mode, entity and a silent console (what `close_run` prints instead)."""
+    return {"mode": wandb_mode(mode), "entity": entity or None, "settings": wandb.Settings(silent=True)}
+
+
+def close_run(run: Any, exit_code: int = 0) -> None:
+    """Finish `run` and say in one line where it went."""
+    offline, disabled = run.offline, run.disabled
+    folder = Path(run.dir).parent  # .../wandb/offline-run-<time>-<id>
+    url = None if offline or disabled else run.url
+    run.finish(exit_code=exit_code)
+    if offline:
+        print(f"W&B: offline run {folder}; upload it with: wandb sync {folder}", flush=True)
+    elif url:
+        print(f"W&B: {url}", flush=True)
 
 
 def define_run_metrics(run: Any) -> None:
@@ -40,6 +71,8 @@ class RunWandbLogger(WandbLogger):
     @rank_zero_experiment
     def experiment(self):
         opened = self._experiment is None
+        if self._wandb_init.get("anonymous") is None:  # W&B warns about the key, even unset
+            self._wandb_init.pop("anonymous", None)
         run = super().experiment
         if opened:
             define_run_metrics(run)

@@ -32,7 +32,7 @@ def sweep_command(args: argparse.Namespace) -> int:
             "direction": spec.direction, "trials": trials, "sweep_file": str(args.config),
             "storage": redact(storage), "space": {p.name: p.describe() for p in spec.space}}
     if study.trials:
-        write_summary(study, Path(args.out) / name, spec.base.wandb_project, info)
+        write_summary(study, Path(args.out) / name, spec.base, info)
     return 0
 
 

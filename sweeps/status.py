@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
+from core.config import RunConfig
 from core.files import write_csv, write_text
+from core.wandb_run import close_run, init_options
 
 from .storage import GRACE_S
 
@@ -91,22 +92,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_summary(study: optuna.Study, sweep_dir: Path, project: str, info: dict[str, Any]) -> None:
+def write_summary(study: optuna.Study, sweep_dir: Path, base: RunConfig, info: dict[str, Any]) -> None:
     """`<sweep_dir>/trials.csv` and one W&B run for the study (group = study, job type
-    sweep-summary) holding the trials table and the best trial. Rerunning updates the same run."""
+    sweep-summary; the W&B project, entity and mode of the sweep's `base` settings) holding the
+    trials table and the best trial. Rerunning updates the same run."""
     frame = trials_frame(study)
     write_csv(sweep_dir / "trials.csv", frame)
-    os.environ.setdefault("WANDB_MODE", "offline")
     summary_dir = sweep_dir / "summary"
     id_file = summary_dir / "wandb_id"
     if not id_file.exists():
         write_text(id_file, uuid.uuid4().hex[:12])
     top = best(study)
-    run = wandb.init(project=project, dir=str(summary_dir), id=id_file.read_text().strip(),
+    run = wandb.init(project=base.wandb_project, dir=str(summary_dir), id=id_file.read_text().strip(),
                      resume="allow", group=study.study_name, job_type="sweep-summary",
                      name=f"{study.study_name}-summary",
                      tags=[info["task"], info["model"], "sweep-summary"],
-                     config={"study": study.study_name, **info}, reinit="finish_previous")
+                     config={"study": study.study_name, **info}, reinit="finish_previous",
+                     **init_options(base.wandb_mode, base.wandb_entity))
     table = frame.drop(columns=["run_dir"]).astype(object).where(frame.notna(), None)
     run.log({"trials": wandb.Table(dataframe=table)})
     run.summary.update({f"trials/{s}": int(n) for s, n in frame["state"].value_counts().items()})
@@ -114,4 +116,4 @@ def write_summary(study: optuna.Study, sweep_dir: Path, project: str, info: dict
         run.summary.update({"best/number": top.number, "best/value": top.value,
                             **{f"best/{k}": v for k, v in top.params.items()},
                             "best/run_dir": top.user_attrs.get("run_dir", "")})
-    run.finish()
+    close_run(run)

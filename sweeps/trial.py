@@ -37,6 +37,7 @@ from core.config import RunConfig
 from core.errors import ConfigError, OptionError, ShapeError
 from core.footprint import check_fits
 from core.train import RunResult, train
+from core.wandb_run import close_run
 from datamodules.registry import build_task
 from models.registry import build_model
 from models.system import NonFiniteLossError
@@ -265,7 +266,7 @@ def finish(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcom
     if wandb.run is not None:
         wandb.run.summary.update({"trial/state": outcome.label, "trial/number": trial.number,
                                   "trial/reason": outcome.reason or None})
-        wandb.finish(exit_code=1 if outcome.state == TrialState.FAIL else 0)
+        close_run(wandb.run, exit_code=1 if outcome.state == TrialState.FAIL else 0)
     return tell(study, trial, outcome)
 
 

@@ -311,3 +311,24 @@ def test_test_on_is_a_checked_option():
 
     with pytest.raises(ConfigError, match="test_on must be one of last, best"):
         RunConfig(test_on="lowest")
+
+
+def test_a_run_prints_one_wandb_line_and_honours_the_mode(tmp_path: Path, capfd, monkeypatch) -> None:
+    from bench.cli import main
+    from test_first_use import TINY_FLAGS
+
+    monkeypatch.delenv("WANDB_SILENT", raising=False)  # quiet by itself, not by the environment
+    assert main(["train", *TINY_FLAGS, "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    out, err = capfd.readouterr()
+    (folder,) = (tmp_path / "run").glob("wandb/offline-run-*")
+    said = [line for line in (out + err).splitlines() if line.startswith(("wandb", "W&B"))]
+    assert said == [f"W&B: offline run {folder}; upload it with: wandb sync {folder}"]  # no banner
+    for where, flags in (("flag", ["--wandb-mode", "disabled"]), ("env", [])):
+        if where == "env":
+            monkeypatch.setenv("WANDB_MODE", "disabled")
+        assert main(["train", *TINY_FLAGS, "--out", str(tmp_path / where), "--no-progress", *flags]) == 0
+        assert not list((tmp_path / where).glob("wandb/*run-*")), where  # nothing logged
+        out, err = capfd.readouterr()
+        assert "W&B" not in out + err and "wandb:" not in out + err
+    assert main(["train", *TINY_FLAGS, "--out", str(tmp_path / "bad"), "--wandb-mode", "loud"]) == 2
+    assert "wandb_mode" in capfd.readouterr().err and not (tmp_path / "bad").exists()
