@@ -32,6 +32,7 @@ from core.files import write_text
 from core.tables import markdown
 from core.population import train_population
 from core.train import train
+from core.wandb_run import Filing
 from core.workers import core_share, start_worker
 from datamodules.registry import build_task
 from models.registry import build_model, parameter_count
@@ -40,11 +41,16 @@ from reports.command import build_report
 
 from .plan import Job, load_plan, planned_runs, select, training_jobs
 
+def plan_filing(plan: str) -> Filing:
+    """A plan's runs in W&B: group `<plan>-v<version>/<task>/<model>`, the plan in the config."""
+    return Filing(collection=plan, tags=("reproduce", plan), config={"plan": plan})
+
+
 def train_timed(config: RunConfig, group: str) -> float:
-    """Train one run of the plan -> its minutes."""
+    """Train one run of the plan (`group`: the plan and its version, e.g. paper-v4) -> its minutes."""
     start = time.perf_counter()
     try:
-        train(config, wandb_group=group, wandb_tags=("reproduce",))
+        train(config, filing=plan_filing(group))
     except NonFiniteLossError as error:  # one line, as from `ntmbench train`
         raise RunError(f"{config.run_dir}: {error}") from None
     return (time.perf_counter() - start) / 60
@@ -56,8 +62,7 @@ def train_population_timed(configs: list[RunConfig], population: Path, group: st
     others have finished."""
     start = time.perf_counter()
     try:
-        results = train_population(configs, population, wandb_group=group,
-                                   wandb_tags=("reproduce",))
+        results = train_population(configs, population, filing=plan_filing(group))
     except NonFiniteLossError as error:
         raise RunError(f"{population}: {error}") from None
     stopped = [r for r in results if r.stopped]
@@ -169,7 +174,7 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
     if jobs > 1 and devices > 1:
         raise ConfigError(f"--jobs {jobs} with --devices {devices}: a run on several devices "
                           "trains alone; give --jobs 1 (or --devices 1)")
-    group = f"reproduce-{plan['name']}"
+    group = f"{plan['name']}-v{plan['version']}"
     print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
     unfinished = []
     for index, run in enumerate(runs, 1):

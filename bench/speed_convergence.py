@@ -24,6 +24,7 @@ import torch
 from core.config import RunConfig
 from core.tables import markdown
 from core.train import train
+from core.wandb_run import Filing
 
 THRESHOLD = 0.1  # validation bit errors per sequence
 RELAPSE = 1.0  # bit errors per sequence that count as a relapse after the threshold
@@ -116,7 +117,7 @@ def run_convergence(seed: int, out: Path, time_limit: float, quick: bool = False
     callback = TimeToThreshold(run, cfg.batch_size, time_limit,
                                window=1_000 if quick else WINDOW)
     start = time.perf_counter()
-    train(cfg, callbacks=[callback], wandb_group="bench-convergence", wandb_tags=["bench"])
+    train(cfg, callbacks=[callback], filing=Filing(collection="bench-convergence", tags=("bench",)))
     run.total_seconds = time.perf_counter() - start
     if run.reached:
         run.relapsed = run.relapse_max_val is not None and run.relapse_max_val > RELAPSE

@@ -12,6 +12,7 @@ from core.config import RunConfig
 from core.errors import RunError
 from core.population import population_configs, train_population
 from core.train import train
+from core.wandb_run import Filing
 
 
 def print_table(rows: pd.DataFrame, title: str, hide: tuple[str, ...] = ("task", "model", "seed")) -> None:
@@ -40,7 +41,8 @@ def population_command(cfg: RunConfig, seeds: list[int]) -> int:
     """The seeds trained as one population; one table of every member's test rows."""
     population_dir, members = population_configs(cfg, seeds)
     try:
-        results = train_population(members, population_dir, wandb_group=population_dir.parent.name)
+        results = train_population(members, population_dir,
+                                   filing=Filing(collection=population_dir.parent.name))
     except NonFiniteLossError as error:
         raise RunError(f"{population_dir}: {error}") from None
     rows = pd.concat([r.test for r in results if not r.stopped], ignore_index=True)

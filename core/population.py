@@ -30,6 +30,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from datamodules.population import PopulationDataModule
 from models.population_system import PopulationSystem
+from models.registry import parameter_count
 from models.system import NonFiniteLossError
 
 from .config import RunConfig
@@ -43,7 +44,7 @@ from .member_run import (MemberBest, MemberCSVLogger, MemberWandbLogger, member_
 from .run_dir import RunLock, claim_config, unique_run_dir
 from .train import (LastCheckpoint, RunResult, best_checkpoint, checkpoint_step, csv_logger,
                     trainer_for, wandb_logger)
-from .wandb_run import SequencesSeen, close_run
+from .wandb_run import Filing, SequencesSeen, close_run
 
 
 def population_configs(cfg: RunConfig, seeds: Sequence[int]) -> tuple[Path, list[RunConfig]]:
@@ -102,8 +103,7 @@ class MemberStops(pl.Callback):
 
 
 def train_population(cfgs: Sequence[RunConfig], population_dir: Path,
-                     callbacks: Sequence[pl.Callback] = (), wandb_group: str | None = None,
-                     wandb_tags: Sequence[str] = ()) -> list[RunResult]:
+                     callbacks: Sequence[pl.Callback] = (), filing: Filing = Filing()) -> list[RunResult]:
     """Train (or resume) the members `cfgs` (one structure; their seeds, learning rates, momenta
     and folders may differ) as one population kept in `population_dir`, then test each member
     per shape. A member that stopped gets a RunResult with `stopped` (and `pruned`) set and no
@@ -125,7 +125,7 @@ def train_population(cfgs: Sequence[RunConfig], population_dir: Path,
     locks = [RunLock(population_dir), *(RunLock(cfg.run_dir) for cfg in cfgs)]
     try:
         _claim(population_dir, cfgs)
-        return _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_tags)
+        return _fit_and_test(cfgs, population_dir, system, callbacks, filing)
     finally:
         for lock in locks:
             lock.release()
@@ -161,7 +161,7 @@ def _claim(population_dir: Path, cfgs: list[RunConfig]) -> None:
                                           sort_keys=False))
 
 
-def _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_tags) -> list[RunResult]:
+def _fit_and_test(cfgs, population_dir, system, callbacks, filing) -> list[RunResult]:
     first = cfgs[0]
     datamodule = PopulationDataModule(
         system.task, [cfg.seed for cfg in cfgs], batch_size=first.batch_size,
@@ -180,8 +180,9 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, wandb_group, wandb_ta
     for s, cfg in enumerate(cfgs):
         found = record_hardware(cfg, resume_step or 0, population=together)
         csv_loggers.append(csv_logger(cfg, resume_step, MemberCSVLogger, member=s, stopped=stopped))
-        wandb_loggers.append(wandb_logger(cfg, wandb_group, wandb_tags, found, MemberWandbLogger,
-                                          member=s, stopped=stopped))
+        wandb_loggers.append(wandb_logger(cfg, filing, found,
+                                          parameter_count(system.population.members[s]),
+                                          MemberWandbLogger, member=s, stopped=stopped))
     stops = MemberStops(cfgs, wandb_loggers)
     run_callbacks = [
         SequencesSeen(first.batch_size),  # before the checkpoint, as in a solo run

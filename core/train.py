@@ -29,6 +29,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from datamodules.datamodule import TaskDataModule
+from models.registry import parameter_count
 from models.system import SequenceSystem
 
 from .config import RunConfig
@@ -38,7 +39,7 @@ from .files import write_csv, write_text
 from .footprint import check_fits
 from .hardware import WallClock, hardware, record_hardware
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
-from .wandb_run import RunWandbLogger, SequencesSeen, close_run, init_options
+from .wandb_run import Filing, RunWandbLogger, SequencesSeen, close_run, git_commit, init_options
 
 
 @dataclass
@@ -102,12 +103,12 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
     )
 
 
-def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] = (),
-                 hardware: dict | None = None, logger_class: type = RunWandbLogger,
-                 **extra) -> WandbLogger:
-    """Offline by default (no key, no network needed; core/wandb_run.py); the run id is kept so
-    a rerun resumes it. `logger_class` and `extra`: a population member's logger
-    (core/member_run.py)."""
+def wandb_logger(cfg: RunConfig, filing: Filing, hardware: dict, parameters: int,
+                 logger_class: type = RunWandbLogger, **extra) -> WandbLogger:
+    """Offline by default (no key, no network needed; core/wandb_run.py), filed by `filing`;
+    the config is the RunConfig whole, the hardware, the parameter count and the git commit. The
+    run id is kept so a rerun resumes it. `logger_class` and `extra`: a population member's
+    logger (core/member_run.py)."""
     id_file = cfg.run_dir / "wandb_id"
     if not id_file.exists() and is_rank_zero():
         write_text(id_file, uuid.uuid4().hex[:12])
@@ -116,9 +117,11 @@ def wandb_logger(cfg: RunConfig, group: str | None = None, tags: Sequence[str] =
         save_dir=str(cfg.run_dir),
         id=id_file.read_text().strip() if id_file.exists() else None,
         resume="allow",
-        tags=[cfg.task, cfg.model, *tags],
-        group=group,
-        config={**cfg.to_dict(), "hardware": hardware or {}},
+        tags=[cfg.task, cfg.model, *filing.tags],
+        group=filing.group(cfg.task, cfg.model),
+        job_type=filing.job_type,
+        config={**cfg.to_dict(), "hardware": hardware, "parameters": parameters,
+                "git_commit": git_commit(), **filing.config},
         name=cfg.run_dir.name,
         **init_options(cfg.wandb_mode, cfg.wandb_entity),
         **extra,
@@ -188,11 +191,10 @@ def resolve(cfg: RunConfig) -> RunConfig:
 def train(
     cfg: RunConfig,
     callbacks: Sequence[pl.Callback] = (),
-    wandb_group: str | None = None,
-    wandb_tags: Sequence[str] = (),
+    filing: Filing = Filing(),
 ) -> RunResult:
     """Train (or resume) the run `cfg` describes, then test it per shape. `callbacks` (pruning,
-    timing) join the run's own; `wandb_group` and `wandb_tags` file it in W&B (sweeps use them)."""
+    timing) join the run's own; `filing` says where W&B files it (a plan, a study)."""
     cfg = resolve(cfg)
     check_fits(cfg)  # a size that cannot fit is one line, before anything is allocated
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -202,7 +204,7 @@ def train(
     os.environ[RUN_DIR_ENV] = str(cfg.run_dir)
     try:
         claim_config(cfg, write=is_rank_zero())
-        return _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags)
+        return _fit_and_test(cfg, system, callbacks, filing)
     finally:
         if previous_env is None:
             os.environ.pop(RUN_DIR_ENV, None)
@@ -210,7 +212,7 @@ def train(
             lock.release()
 
 
-def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
+def _fit_and_test(cfg, system, callbacks, filing) -> RunResult:
     datamodule = datamodule_for(cfg, system)
     last = cfg.run_dir / "checkpoints" / "last.ckpt"
     resume_step = checkpoint_step(last) if last.exists() else None
@@ -224,7 +226,8 @@ def _fit_and_test(cfg, system, callbacks, wandb_group, wandb_tags) -> RunResult:
     if cfg.progress:
         run_callbacks.append(TQDMProgressBar(refresh_rate=10))
     found = record_hardware(cfg, resume_step or 0) if is_rank_zero() else hardware(cfg)
-    loggers = [csv_logger(cfg, resume_step), wandb_logger(cfg, wandb_group, wandb_tags, found)]
+    loggers = [csv_logger(cfg, resume_step),
+               wandb_logger(cfg, filing, found, parameter_count(system.net))]
     trainer = trainer_for(cfg, loggers, run_callbacks)
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if resume_step is not None else None)
     fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}

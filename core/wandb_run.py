@@ -19,6 +19,9 @@ disabled), else `WANDB_MODE`, else offline.
 from __future__ import annotations
 
 import os
+import subprocess
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,33 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from .config import CONVERGED_BELOW
 
 SEQUENCES = "train/sequences"
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Where a run is filed in W&B: group `<collection>/<task>/<model>`, so that W&B's grouped
+    runs are one experiment's seeds (collection: a plan and its version such as `paper-v4`, a
+    study, a population's folder; none: `<task>/<model>`), its job type (train, trial), tags
+    beside its task and model, and config beside its RunConfig (e.g. the plan)."""
+
+    collection: str = ""
+    job_type: str = "train"
+    tags: tuple[str, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def group(self, task: str, model: str) -> str:
+        return "/".join(part for part in (self.collection, task, model) if part)
+
+
+@cache
+def git_commit() -> str:
+    """The project's commit ("" outside a git checkout), so a run names the code it ran."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def wandb_mode(configured: str | None) -> str:

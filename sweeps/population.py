@@ -35,7 +35,8 @@ from models.population_system import PER_MEMBER, PopulationSystem
 from models.system import NonFiniteLossError
 
 from .spec import SweepSpec
-from .trial import Outcome, best_value, one_line, tell, train_trial, trained_outcome, trial_config
+from .trial import (Outcome, best_value, one_line, tell, train_trial, trained_outcome, trial_config,
+                    trial_filing)
 
 
 def structural_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +163,7 @@ def run_population(spec: SweepSpec, study: optuna.Study,
 
     try:
         results = train_population(cfgs, population_dir, callbacks=[callback],
-                                   wandb_group=study.study_name, wandb_tags=["sweep"])
+                                   filing=trial_filing(study.study_name))
     except NonFiniteLossError as error:  # every member diverged; each says why in its folder
         return every("diverged", [stopped_reason(cfg, error) for cfg in cfgs])
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)

@@ -104,7 +104,8 @@ def write_summary(study: optuna.Study, sweep_dir: Path, base: RunConfig, info: d
         write_text(id_file, uuid.uuid4().hex[:12])
     top = best(study)
     run = wandb.init(project=base.wandb_project, dir=str(summary_dir), id=id_file.read_text().strip(),
-                     resume="allow", group=study.study_name, job_type="sweep-summary",
+                     resume="allow", group=f"{study.study_name}/{info['task']}/{info['model']}",
+                     job_type="sweep-summary",
                      name=f"{study.study_name}-summary",
                      tags=[info["task"], info["model"], "sweep-summary"],
                      config={"study": study.study_name, **info}, reinit="finish_previous",

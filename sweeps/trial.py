@@ -37,7 +37,7 @@ from core.config import RunConfig
 from core.errors import ConfigError, OptionError, ShapeError
 from core.footprint import check_fits
 from core.train import RunResult, train
-from core.wandb_run import close_run
+from core.wandb_run import Filing, close_run
 from datamodules.registry import build_task
 from models.registry import build_model
 from models.system import NonFiniteLossError
@@ -224,7 +224,7 @@ def train_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
     pruning = StepPruning(trial, monitor=spec.metric, direction=spec.direction)
     callbacks = [pruning, TrialToWandb(study.study_name, trial.number, pruning)]
     try:
-        result = train(cfg, callbacks=callbacks, wandb_group=study.study_name, wandb_tags=["sweep"])
+        result = train(cfg, callbacks=callbacks, filing=trial_filing(study.study_name))
     except optuna.TrialPruned as pruned:
         return finish(study, trial, Outcome(TrialState.PRUNED, reason=str(pruned)))
     except NonFiniteLossError as error:
@@ -236,6 +236,11 @@ def train_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
         failed("error", f"{type(error).__name__}: {one_line(error)}")
         raise
     return finish(study, trial, trained_outcome(spec, trial, result, pruning.best))
+
+
+def trial_filing(study: str) -> Filing:
+    """A study's trials in W&B: group `<study>/<task>/<model>`, job type trial."""
+    return Filing(collection=study, job_type="trial", tags=("sweep", study))
 
 
 def trained_outcome(spec: SweepSpec, trial: optuna.Trial, result: RunResult,

@@ -17,6 +17,7 @@ from bench.cli import main
 from core.config import ConfigError
 from core.population import population_configs, train_population
 from core.train import train
+from core.wandb_run import Filing
 from models.population_system import PopulationSystem
 from models.system import NonFiniteLossError
 from reports.collect import collect
@@ -44,7 +45,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("population")
     population, cfgs = members(tiny, root / "pop")
-    results = train_population(cfgs, population, wandb_group="pop")
+    results = train_population(cfgs, population, filing=Filing(collection="pop"))
     solos = [train(tiny(root / f"solo{s}", seed=s, lr=lr, **RUN)) for s, lr in zip(SEEDS, LRS)]
     return root, population, results, solos
 
@@ -91,7 +92,7 @@ def test_each_member_writes_the_folder_of_its_solo_run(trained) -> None:
         # its own W&B run, grouped with its sibling's, holding what its CSV holds
         records = wandb_records(mine)
         (run,) = [r["run"] for r in records if r["type"] == "run"]
-        assert run["run_group"] == "pop" and run["config"]["update"]["seed"] == SEEDS[s]
+        assert run["run_group"] == "pop/copy/ntm" and run["config"]["update"]["seed"] == SEEDS[s]
         assert run["config"]["update"]["hardware"]["population"]["seeds"] == list(SEEDS)
         assert history_values(records, "val/cost_bits") == pytest.approx(
             pd.read_csv(mine / "csv/metrics.csv")["val/cost_bits"].dropna().tolist(), rel=1e-6)

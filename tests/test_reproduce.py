@@ -16,6 +16,7 @@ from bench.reproduce import results_markdown
 from core.config import ConfigError, RunConfig
 from datamodules.registry import TASKS
 from models.registry import MODELS
+from test_training import wandb_records
 
 
 @pytest.mark.parametrize("name", ["paper", "quick"])
@@ -390,6 +391,11 @@ def test_a_plans_seeds_train_as_one_population_unless_told_not_to(tmp_path: Path
         "members": [str(root / "copy-ntm-seed0"), str(root / "copy-ntm-seed1")]}
     for seed in (0, 1):  # each member's folder is the plan's run folder for its seed
         assert pd.read_csv(root / f"copy-ntm-seed{seed}/test_metrics.csv")["seed"].tolist() == [seed] * 2
+        records = wandb_records(root / f"copy-ntm-seed{seed}")
+        (run,) = [r["run"] for r in records if r["type"] == "run"]
+        version = yaml.safe_load(plan.read_text())["version"]
+        assert run["run_group"] == f"tiny-v{version}/copy/ntm" and f"tiny-v{version}" in run["tags"]
+        assert run["config"]["update"]["plan"] == f"tiny-v{version}"
     assert main([*argv, "--models", "ntm"]) == 0
     assert capsys.readouterr().out.count("done already, skipped") == 2
     assert main([*argv, "--models", "ntm-ff", "--no-population"]) == 0

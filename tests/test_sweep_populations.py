@@ -62,7 +62,8 @@ def test_trials_in_one_population_get_the_values_they_get_alone(tmp_path: Path, 
         assert trained["lr"] == member.params["lr"] and trained["out"] == str(run_dir)
         records = wandb_records(run_dir)  # its own W&B run, in the study's group
         (run,) = [r["run"] for r in records if r["type"] == "run"]
-        assert run["run_group"] == "lr" and "sweep" in run["tags"]
+        assert run["run_group"] == "lr/copy/ntm" and run["job_type"] == "trial"
+        assert {"copy", "ntm", "sweep", "lr"} <= set(run["tags"])
         assert merged_config(records)["trial"] == n and merged_config(records)["study"] == "lr"
         assert summary(records)["trial/state"] == "complete"
         assert summary(records)["trial/value"] == pytest.approx(member.value)

@@ -99,7 +99,8 @@ def test_smoke_sweep_fills_sqlite_and_one_wandb_run_per_trial(tmp_path: Path, ca
         assert len(list(run_dir.glob("wandb/offline-run-*"))) == 1
         records = wandb_records(run_dir)
         (run,) = [r["run"] for r in records if r["type"] == "run"]
-        assert run["run_group"] == "smoke" and {"copy", "ntm", "sweep"} <= set(run["tags"])
+        assert run["run_group"] == "smoke/copy/ntm" and run["job_type"] == "trial"
+        assert {"copy", "ntm", "sweep", "smoke"} <= set(run["tags"])
         config = merged_config(records)
         assert config["trial"] == t.number and config["study"] == "smoke"
         assert config["lr"] == t.params["lr"] and config["model_options"]["memory_size"] == 8
@@ -112,7 +113,7 @@ def test_smoke_sweep_fills_sqlite_and_one_wandb_run_per_trial(tmp_path: Path, ca
 
     records = wandb_records(out / "smoke" / "summary")
     (run,) = [r["run"] for r in records if r["type"] == "run"]
-    assert run["run_group"] == "smoke" and run["job_type"] == "sweep-summary"
+    assert run["run_group"] == "smoke/copy/ntm" and run["job_type"] == "sweep-summary"  # beside its trials
     assert summary(records)["best/number"] == study.best_trial.number
     assert summary(records)["best/value"] == pytest.approx(study.best_value)
     rows = (out / "smoke" / "trials.csv").read_text().splitlines()

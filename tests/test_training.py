@@ -21,8 +21,10 @@ from core.config import ConfigError, RunConfig
 from core.train import datamodule_for, train
 from datamodules.registry import TASKS
 from models.metrics import sequence_metrics
-from models.registry import MODELS
+from models.registry import MODELS, parameter_count
 from models.system import NonFiniteLossError, SequenceSystem
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = {"ntm": {"memory_size": 8, "memory_width": 4, "controller_size": 8},
          "ntm-ff": {"memory_size": 8, "memory_width": 4, "controller_size": 8, "heads": 2},
@@ -107,6 +109,12 @@ def test_train_writes_run_folder_and_wandb_holds_the_metrics(tmp_path: Path, tin
     config = run_record["run"]["config"]["update"]
     assert config["task"] == "copy" and config["model_options"]["memory_size"] == 8
     assert run_record["run"]["tags"] == ["copy", "ntm"]
+    # filed as one experiment's seeds: group task/model (a plan or study goes in front), job train
+    assert run_record["run"]["run_group"] == "copy/ntm" and run_record["run"]["job_type"] == "train"
+    assert config["parameters"] == parameter_count(SequenceSystem(cfg.resolved().to_dict()).net)
+    assert config["git_commit"] == subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True,
+                                                  capture_output=True).stdout.strip()
+    assert config["hardware"]["accelerator"] == "cpu"
     # the same values the CSV logger saw are in the W&B file
     val_csv = csv["val/cost_bits"].dropna().tolist()
     assert len(val_csv) == 2
