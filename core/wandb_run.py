@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import pandas as pd
 import wandb
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -83,6 +84,18 @@ def close_run(run: Any, exit_code: int = 0) -> None:
         print(f"W&B: offline run {folder}; upload it with: wandb sync {folder}", flush=True)
     elif url:
         print(f"W&B: {url}", flush=True)
+
+
+def log_test_table(run: Any, rows: pd.DataFrame, task: Any, checkpoint: str) -> None:
+    """The per-shape test results (`core/evaluate.py: shape_rows`) as one wandb.Table, with the
+    shape's size (the task's `size`) and the checkpoint tested ("best" or "last"), and line plots
+    of cost and bit errors against the size."""
+    frame = rows.assign(size=[task.size(row) for row in rows.to_dict("records")], checkpoint=checkpoint)
+    table = wandb.Table(dataframe=frame)
+    plots = {f"test/{metric}_vs_size": wandb.plot.line(table, "size", metric,
+                                                       title=f"test {metric} vs {task.size_axis}")
+             for metric in ("cost_bits", "bit_errors")}
+    run.log({"test/results": table, **plots})
 
 
 def define_run_metrics(run: Any) -> None:

@@ -25,6 +25,7 @@ VECTORS_PER_ITEM = 3
 class AssociativeRecall(Task):
     name = "associative_recall"
     shape_names = ("items",)
+    size_axis = "items"
 
     width: int = 6
     min_items: int = 2

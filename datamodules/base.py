@@ -46,6 +46,12 @@ class Task:
 
     name: ClassVar[str]
     shape_names: ClassVar[tuple[str, ...]]
+    size_axis: ClassVar[str] = "size"  # what `size` measures, for a plot's axis
+
+    @classmethod
+    def size(cls, shape: Shape) -> float:
+        """The number a test shape is plotted against: its first shape parameter."""
+        return float(shape[cls.shape_names[0]])
 
     @property
     def input_size(self) -> int:

@@ -21,6 +21,7 @@ from .base import Batch, Shape, ShapeError, Task, empty_batch, randint, random_b
 class Copy(Task):
     name = "copy"
     shape_names = ("length",)
+    size_axis = "sequence length"
 
     width: int = 8
     min_length: int = 1

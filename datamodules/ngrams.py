@@ -78,6 +78,7 @@ def follow_table(first: Tensor, coins: Tensor, table: Tensor) -> np.ndarray:
 class NGrams(Task):
     name = "ngrams"
     shape_names = ("length",)
+    size_axis = "sequence length"
 
     train_length: int = 200
     test_lengths: tuple[int, ...] = (400, 1000)

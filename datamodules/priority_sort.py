@@ -22,6 +22,7 @@ from .base import Batch, Shape, ShapeError, Task, empty_batch, random_bits, requ
 class PrioritySort(Task):
     name = "priority_sort"
     shape_names = ("n_in", "n_out")
+    size_axis = "input vectors (n_in)"
 
     width: int = 8
     train_n_in: int = 20

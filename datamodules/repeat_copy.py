@@ -23,6 +23,12 @@ from .base import Batch, Shape, ShapeError, Task, empty_batch, randint, random_b
 class RepeatCopy(Task):
     name = "repeat_copy"
     shape_names = ("length", "repeats")
+    size_axis = "length x repeats"
+
+    @classmethod
+    def size(cls, shape: Shape) -> float:
+        """Length x repeats: the number of vectors the network writes out."""
+        return float(shape["length"] * shape["repeats"])
 
     width: int = 8
     min_length: int = 1

@@ -32,7 +32,7 @@ import yaml
 
 from core.config import DISPLAY_FIELDS, load_yaml
 from core.errors import RunError
-from datamodules.registry import build_task
+from datamodules.registry import TASKS, build_task
 from models.metrics import ALL_METRICS as METRICS
 SHAPE_COLUMNS = ("length", "repeats", "items", "n_in", "n_out")
 RUN_COLUMNS = ("run", "task", "model", "variant", "seed")
@@ -55,19 +55,16 @@ class Collection:
 
 
 def size_of(task: str, shape: dict[str, Any]) -> float:
-    """The number a test shape is plotted against: its length, items, n_in, or length x repeats."""
-    if task == "repeat_copy":
-        return float(shape["length"] * shape["repeats"])
-    for name in ("length", "items", "n_in"):
-        if name in shape and not _missing(shape[name]):
-            return float(shape[name])
-    return math.nan
+    """The number a test shape is plotted against (the task's `size`); NaN where a stored row
+    lacks the shape parameters it needs."""
+    try:
+        return TASKS[task].size(shape)
+    except (KeyError, TypeError, ValueError):
+        return math.nan
 
 
 def size_axis(task: str) -> str:
-    return {"copy": "sequence length", "repeat_copy": "length x repeats",
-            "associative_recall": "items", "ngrams": "sequence length",
-            "priority_sort": "input vectors (n_in)"}.get(task, "size")
+    return TASKS[task].size_axis if task in TASKS else "size"
 
 
 def training_range(task: str, task_options: dict[str, Any]) -> tuple[float, float]:
@@ -82,10 +79,6 @@ def training_range(task: str, task_options: dict[str, Any]) -> tuple[float, floa
     if task == "priority_sort":
         return t.train_n_in, t.train_n_in
     return t.min_length, t.max_length
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def find_run_dirs(roots: Sequence[str | Path]) -> list[Path]:

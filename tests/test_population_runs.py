@@ -4,6 +4,7 @@ resume read as a solo run's; one member's NaN stops that member only; a killed p
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,10 @@ def test_each_member_writes_the_folder_of_its_solo_run(trained) -> None:
         mine_defined, solo_defined = ([r["metric"] for r in rs if r["type"] == "metric"]
                                       for rs in (records, wandb_records(theirs)))
         assert mine_defined == solo_defined  # the same x-axis (sequences seen) and summaries
+        tables = [json.loads(next(d.glob("wandb/offline-run-*/files/media/table/test/results_*.json"))
+                             .read_text()) for d in (mine, theirs)]
+        assert tables[0]["columns"] == tables[1]["columns"] and len(tables[0]["data"]) == 2
+        assert {row[tables[0]["columns"].index("checkpoint")] for row in tables[0]["data"]} == {"best"}
 
 
 def test_members_are_read_as_solo_runs_by_evaluate_predict_and_report(trained, tmp_path, capsys) -> None:

@@ -123,6 +123,20 @@ def test_train_writes_run_folder_and_wandb_holds_the_metrics(tmp_path: Path, tin
     assert test_wandb == pytest.approx([rows.set_index("label").loc["len_009", "bit_errors"]])
     seqs = history_values(records, "train/sequences")
     assert seqs and seqs[-1] <= 6 * 4 and all(s % 4 == 0 for s in seqs)
+    # the per-length results as one table, with the size and the checkpoint tested, and its plots
+    (table_file,) = run.glob("wandb/offline-run-*/files/media/table/test/results_*.table.json")
+    table = json.loads(table_file.read_text())
+    got = pd.DataFrame(table["data"], columns=table["columns"])
+    assert {"label", "length", "size", "checkpoint", "cost_bits", "bit_errors", "seq_acc",
+            "bit_acc"} <= set(got.columns)
+    assert got["label"].tolist() == ["len_006", "len_009"] and got["size"].tolist() == [6, 9]
+    assert got["checkpoint"].tolist() == ["last", "last"]  # test_on: last
+    assert got["cost_bits"].tolist() == pytest.approx(on_disk["cost_bits"].tolist())
+    plots = {key: value for r in records if r["type"] == "config"
+             for key, value in r["config"]["update"].items() if key.startswith("_wandb.visualize.")}
+    for metric in ("cost_bits", "bit_errors"):
+        fields = plots[f"_wandb.visualize.test/{metric}_vs_size"]["panel_config"]["fieldSettings"]
+        assert fields["x"] == "size" and fields["y"] == metric
 
 
 def test_wandb_charts_against_sequences_seen_and_keeps_the_minima(tmp_path: Path, tiny_config,
