@@ -78,7 +78,7 @@ def key_values(pairs: list[str] | None) -> dict[str, str]:
 RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
              "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
              "checkpoint_every", "test_on", "devices", "accelerator", "strategy", "out", "wandb_project",
-             "wandb_entity", "wandb_mode")
+             "wandb_entity", "wandb_mode", "wandb_log_model")
 HINTS = {
     "task": "a task: copy, repeat_copy, associative_recall, ngrams, priority_sort "
             "(datamodules/registry.py)",
@@ -87,6 +87,8 @@ HINTS = {
     "test_on": "last (default) or best: test the checkpoint of the lowest validation cost",
     "wandb_mode": "offline (default, or WANDB_MODE when set), online or disabled",
     "wandb_entity": "W&B entity (default: the login's)",
+    "wandb_log_model": "the run's model artifact: best (default: the checkpoint tested), all "
+                       "(last and best) or none",
 }
 
 

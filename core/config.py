@@ -35,8 +35,10 @@ DEFAULT_LR = 1e-4
 CONVERGED_BELOW = 0.1
 # fields that say how a run is shown or where it is filed, never what it computes: a run resumed
 # or rerun with other values of these is the same run (see RunConfig.identity)
-DISPLAY_FIELDS = ("out", "progress", "wandb_project", "wandb_entity", "wandb_mode")
+DISPLAY_FIELDS = ("out", "progress", "wandb_project", "wandb_entity", "wandb_mode", "wandb_log_model")
 WANDB_MODES = ("offline", "online", "disabled")
+# which checkpoints become the W&B run's model artifact: the one tested, both kept, or none
+WANDB_LOG_MODEL = ("best", "all", "none")
 
 
 @dataclass
@@ -66,6 +68,7 @@ class RunConfig:
     wandb_project: str = "ntmbench"
     wandb_entity: str = ""  # empty: the W&B login's default entity
     wandb_mode: str | None = None  # offline, online or disabled; None: WANDB_MODE, else offline
+    wandb_log_model: str = "best"  # see WANDB_LOG_MODEL
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -81,6 +84,7 @@ class RunConfig:
         check_choice("accelerator", self.accelerator, ACCELERATORS, error=ConfigError)
         if self.wandb_mode is not None:
             check_choice("wandb_mode", self.wandb_mode, WANDB_MODES, error=ConfigError)
+        check_choice("wandb_log_model", self.wandb_log_model, WANDB_LOG_MODEL, error=ConfigError)
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0 (got {self.lr})")
         if not 0 <= self.momentum < 1:

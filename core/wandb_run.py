@@ -86,6 +86,23 @@ def close_run(run: Any, exit_code: int = 0) -> None:
         print(f"W&B: {url}", flush=True)
 
 
+def log_checkpoints(run: Any, run_dir: Path, log_model: str, tested: str) -> None:
+    """The run's model artifact (`model-<run id>`, type model): with log_model "best", the
+    checkpoint tested (`tested`: "best" or "last"); with "all", both checkpoints the run keeps
+    (last.ckpt and, if written, best.ckpt); "none": nothing. Offline, it is stored with the
+    offline run and uploaded by `wandb sync`."""
+    names = {"best": [tested], "all": ["last", "best"], "none": []}[log_model]
+    files = [run_dir / "checkpoints" / f"{name}.ckpt" for name in names]
+    files = [f for f in files if f.is_file()]
+    if not files or run.disabled:
+        return
+    artifact = wandb.Artifact(f"model-{run.id}", type="model",
+                              metadata={"checkpoints": [f.stem for f in files], "tested": tested})
+    for f in files:
+        artifact.add_file(str(f), name=f.name)
+    run.log_artifact(artifact, aliases=["latest", *(f.stem for f in files)])
+
+
 def log_test_table(run: Any, rows: pd.DataFrame, task: Any, checkpoint: str) -> None:
     """The per-shape test results (`core/evaluate.py: shape_rows`) as one wandb.Table, with the
     shape's size (the task's `size`) and the checkpoint tested ("best" or "last"), and line plots

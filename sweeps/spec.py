@@ -39,7 +39,8 @@ from models.registry import MODELS, build_model, model_options
 KEYS = ("description", "study", "task", "model", "metric", "direction", "trials", "sampler",
         "pruner", "fixed", "space")
 NOT_SAMPLED = ("task", "model", "out", "devices", "accelerator", "strategy", "progress",
-               "wandb_project", "wandb_entity", "wandb_mode", "model_options", "task_options")
+               "wandb_project", "wandb_entity", "wandb_mode", "wandb_log_model", "model_options",
+               "task_options")
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
 PRUNERS = {
     "none": optuna.pruners.NopPruner,

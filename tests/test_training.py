@@ -354,3 +354,22 @@ def test_a_run_prints_one_wandb_line_and_honours_the_mode(tmp_path: Path, capfd,
         assert "W&B" not in out + err and "wandb:" not in out + err
     assert main(["train", *TINY_FLAGS, "--out", str(tmp_path / "bad"), "--wandb-mode", "loud"]) == 2
     assert "wandb_mode" in capfd.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def model_artifacts(run_dir: Path) -> list[list[str]]:
+    """The files of each model artifact the run's W&B record holds."""
+    return [[entry["path"] for entry in r["artifact"]["manifest"]["contents"]]
+            for r in wandb_records(run_dir) if r["type"] == "artifact" and r["artifact"]["type"] == "model"]
+
+
+def test_the_checkpoint_tested_is_the_runs_model_artifact(tmp_path: Path, tiny_config) -> None:
+    train(tiny_config(tmp_path / "last"))  # test_on last, --wandb-log-model best (the default)
+    assert model_artifacts(tmp_path / "last") == [["last.ckpt"]]
+    train(tiny_config(tmp_path / "best", test_on="best"))
+    assert model_artifacts(tmp_path / "best") == [["best.ckpt"]]
+    train(tiny_config(tmp_path / "all", test_on="best", wandb_log_model="all"))
+    assert model_artifacts(tmp_path / "all") == [["best.ckpt", "last.ckpt"]]
+    train(tiny_config(tmp_path / "none", wandb_log_model="none"))
+    assert model_artifacts(tmp_path / "none") == []
+    with pytest.raises(ConfigError, match="wandb_log_model"):
+        tiny_config(tmp_path / "bad", wandb_log_model="some")
