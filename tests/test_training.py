@@ -363,9 +363,10 @@ def model_artifacts(run_dir: Path) -> list[list[str]]:
 
 
 def test_the_checkpoint_tested_is_the_runs_model_artifact(tmp_path: Path, tiny_config) -> None:
-    train(tiny_config(tmp_path / "last"))  # test_on last, --wandb-log-model best (the default)
+    assert RunConfig().wandb_log_model == "best"  # the default (tiny_config sets none)
+    train(tiny_config(tmp_path / "last", wandb_log_model="best"))  # test_on last
     assert model_artifacts(tmp_path / "last") == [["last.ckpt"]]
-    train(tiny_config(tmp_path / "best", test_on="best"))
+    train(tiny_config(tmp_path / "best", test_on="best", wandb_log_model="best"))
     assert model_artifacts(tmp_path / "best") == [["best.ckpt"]]
     train(tiny_config(tmp_path / "all", test_on="best", wandb_log_model="all"))
     assert model_artifacts(tmp_path / "all") == [["best.ckpt", "last.ckpt"]]
