@@ -21,8 +21,7 @@ from typing import Any
 import lightning.pytorch as pl
 import wandb
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
-from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules.datamodule import TaskDataModule
@@ -30,7 +29,7 @@ from datamodules.population import PopulationDataModule
 from models.population_system import PopulationSystem
 
 from .hardware import WallClock
-from .wandb_run import SequencesSeen, define_run_metrics
+from .wandb_run import RunWandbLogger, SequencesSeen
 
 MEMBER_KEY = re.compile(r"^([^/]+)/m(\d+)/(.+)$")  # "train/m3/cost_bits": stage, member, metric
 
@@ -65,22 +64,15 @@ class MemberCSVLogger(MemberMetrics, CSVLogger):
     pass
 
 
-class MemberWandbLogger(MemberMetrics, WandbLogger):
+class MemberWandbLogger(MemberMetrics, RunWandbLogger):
     """One W&B run per member, open beside its siblings' in this process (`reinit="create_new"`:
     Lightning's WandbLogger would reuse the run already open)."""
 
-    @property
-    @rank_zero_experiment
-    def experiment(self):
-        if self._experiment is None:
-            if self._wandb_init.get("anonymous") is None:  # W&B warns about the key, even unset
-                self._wandb_init.pop("anonymous", None)
-            self._experiment = wandb.init(**self._wandb_init, reinit="create_new")
-            # Lightning's default x-axis, as WandbLogger defines it for the runs it creates,
-            # then a solo run's (core/wandb_run.py)
-            self._experiment.define_metric("trainer/global_step")
-            self._experiment.define_metric("*", step_metric="trainer/global_step", step_sync=True)
-            define_run_metrics(self._experiment)
+    def _open(self):
+        self._experiment = wandb.init(**self._wandb_init, reinit="create_new")
+        # Lightning's default x-axis, as WandbLogger defines it for the runs it creates
+        self._experiment.define_metric("trainer/global_step")
+        self._experiment.define_metric("*", step_metric="trainer/global_step", step_sync=True)
         return self._experiment
 
 

@@ -44,7 +44,7 @@ from .member_run import (MemberBest, MemberCSVLogger, MemberWandbLogger, member_
 from .run_dir import RunLock, claim_config, unique_run_dir
 from .train import (LastCheckpoint, RunResult, best_checkpoint, checkpoint_step, csv_logger,
                     trainer_for, wandb_logger)
-from .wandb_run import Filing, SequencesSeen, close_run, log_checkpoints, log_test_table
+from .wandb_run import Filing, SequencesSeen, close_run, finish_run
 
 
 def population_configs(cfg: RunConfig, seeds: Sequence[int]) -> tuple[Path, list[RunConfig]]:
@@ -217,10 +217,9 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, filing) -> list[RunRe
             continue
         rows = shape_rows(trainer, system.task, cfg, prefix=f"test/m{s}")
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
-        tested = bests[s] is not None and bests[s].best_model_path
-        run = wandb_loggers[s].experiment
-        log_test_table(run, rows, system.task, "best" if tested else "last")
-        log_checkpoints(run, cfg.run_dir, cfg.wandb_log_model, "best" if tested else "last")
         results.append(RunResult(cfg.run_dir, rows, solo_metrics(fitted, s)))
-        close_run(run)  # each member's run closed now, as a solo run's is
+        tested = bests[s] is not None and bests[s].best_model_path
+        # each member's run closed now, as a solo run's is
+        finish_run(wandb_loggers[s].experiment, rows, system.task, cfg.run_dir,
+                   cfg.wandb_log_model, "best" if tested else "last")
     return results

@@ -39,8 +39,7 @@ from .files import write_csv, write_text
 from .footprint import check_fits
 from .hardware import WallClock, hardware, record_hardware
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
-from .wandb_run import (Filing, RunWandbLogger, SequencesSeen, close_run, git_commit, init_options,
-                        log_checkpoints, log_test_table)
+from .wandb_run import Filing, RunWandbLogger, SequencesSeen, finish_run, git_commit, init_options
 
 
 @dataclass
@@ -236,10 +235,9 @@ def _fit_and_test(cfg, system, callbacks, filing) -> RunResult:
     rows = test_rows(trainer, system, datamodule, ckpt_path=tested or None)
     if trainer.is_global_zero:
         write_csv(cfg.run_dir / "test_metrics.csv", rows)
-        run = loggers[1].experiment
-        log_test_table(run, rows, system.task, "best" if tested else "last")
-        log_checkpoints(run, cfg.run_dir, cfg.wandb_log_model, "best" if tested else "last")
-        close_run(run)  # now, so that later runs in this process get their own
+        # closed now, so that later runs in this process get their own
+        finish_run(loggers[1].experiment, rows, system.task, cfg.run_dir, cfg.wandb_log_model,
+                   "best" if tested else "last")
     return RunResult(cfg.run_dir, rows, fitted)
 
 

@@ -125,18 +125,29 @@ def define_run_metrics(run: Any) -> None:
 
 
 class RunWandbLogger(WandbLogger):
-    """Lightning's WandbLogger with `define_run_metrics` on the run it opens."""
+    """Lightning's WandbLogger with `define_run_metrics` on the run it opens (`_open`, which a
+    population member's logger replaces)."""
 
     @property
     @rank_zero_experiment
     def experiment(self):
-        opened = self._experiment is None
-        if self._wandb_init.get("anonymous") is None:  # W&B warns about the key, even unset
-            self._wandb_init.pop("anonymous", None)
-        run = super().experiment
-        if opened:
-            define_run_metrics(run)
-        return run
+        if self._experiment is None:
+            if self._wandb_init.get("anonymous") is None:  # W&B warns about the key, even unset
+                self._wandb_init.pop("anonymous", None)
+            define_run_metrics(self._open())
+        return self._experiment
+
+    def _open(self) -> Any:
+        """Open the run as Lightning does (its x-axis `trainer/global_step` included)."""
+        return super().experiment
+
+
+def finish_run(run: Any, rows: pd.DataFrame, task: Any, run_dir: Path, log_model: str,
+               tested: str) -> None:
+    """A run's end in W&B: its test table, its model artifact, then `close_run`."""
+    log_test_table(run, rows, task, tested)
+    log_checkpoints(run, run_dir, log_model, tested)
+    close_run(run)
 
 
 class SequencesSeen(pl.Callback):
