@@ -7,11 +7,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import numpy as np
 import torch
+import wandb
 
 from core.errors import RunError
 from core.evaluate import load_system, predict_arrays, run_config, test_rows
 from core.files import write_csv, write_npz
 from core.train import datamodule_for
+from core.wandb_run import Filing, close_run, git_commit, init_options, log_test_table
 
 from .train_command import print_table
 
@@ -29,7 +31,26 @@ def evaluation_path(checkpoint: Path, out: str | None) -> Path:
     return target
 
 
-def evaluate_command(checkpoint: str, out: str | None) -> int:
+def log_evaluation(cfg, rows, task, checkpoint: Path, where: Path, mode: str | None,
+                   entity: str) -> None:
+    """The evaluation as a W&B run of its own (job type `evaluate`), filed in the group of the
+    run it scores (RUN/wandb_group, written at training), with its test table and plots; its
+    files go to `where`/wandb (offline by default, the run's mode else)."""
+    run_dir = checkpoint.resolve().parent.parent
+    group_file = run_dir / "wandb_group"
+    group = group_file.read_text().strip() if group_file.is_file() else Filing().group(cfg.task, cfg.model)
+    options = init_options(mode or cfg.wandb_mode, entity or cfg.wandb_entity)
+    run = wandb.init(project=cfg.wandb_project, dir=str(where), job_type="evaluate", group=group,
+                     name=f"{run_dir.name}-evaluate-{checkpoint.stem}",
+                     tags=[cfg.task, cfg.model, "evaluate"],
+                     config={**cfg.to_dict(), "checkpoint": str(checkpoint), "git_commit": git_commit()},
+                     **options)
+    log_test_table(run, rows, task, checkpoint.stem)
+    close_run(run)
+
+
+def evaluate_command(checkpoint: str, out: str | None, wandb_mode: str | None = None,
+                     wandb_entity: str = "") -> int:
     target = evaluation_path(Path(checkpoint), out)
     system = load_system(checkpoint)
     cfg = run_config(system)
@@ -39,6 +60,7 @@ def evaluate_command(checkpoint: str, out: str | None) -> int:
     write_csv(target, rows)
     name = Path(checkpoint).name
     print_table(rows, f"{cfg.task} / {cfg.model}: test per length of {name} -> {target}")
+    log_evaluation(cfg, rows, system.task, Path(checkpoint), target.parent, wandb_mode, wandb_entity)
     return 0
 
 

@@ -15,8 +15,8 @@ from typing import Sequence
 
 from core.errors import INPUT_ERRORS, UsageError
 
-from .options import (Parser, add_report_options, add_run_options, at_least, comma_list,
-                      run_config, seed_list)
+from .options import (Parser, add_report_options, add_run_options, add_wandb_options, at_least,
+                      comma_list, run_config, seed_list)
 
 
 def build_parser() -> Parser:
@@ -49,6 +49,7 @@ def build_parser() -> Parser:
     p.add_argument("--seeds", help="only these of the plan's seeds, comma-separated (e.g. 0,1)")
     p.add_argument("--jobs", type=at_least(1), default=1,
                    help="runs trained at a time, each in its own process with cores/jobs threads")
+    add_wandb_options(p)
     p.add_argument("--no-population", dest="population", action="store_false",
                    help="train every seed alone (default: a task and model's seeds train together "
                         "as one population, each writing the folder its solo run writes)")
@@ -63,6 +64,7 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", help="CSV file (default: test_metrics.<checkpoint>.csv beside the run, "
                                  "e.g. test_metrics.last.csv; never the run's own test_metrics.csv)")
+    add_wandb_options(p)
 
     p = sub.add_parser("predict", help="run a checkpoint on a batch file; write outputs and weights")
     p.add_argument("--checkpoint", required=True)
@@ -95,6 +97,13 @@ def build_parser() -> Parser:
     p.add_argument("--threads", type=at_least(1), default=1, help="torch threads while timing steps")
     p.add_argument("--seeds", default="0,1,2", help="convergence seeds, e.g. 0,1,2")
     p.add_argument("--out", default="reports/bench")
+    p = sub.add_parser("wandb-workspace", help="save W&B views comparing a project's runs: one per "
+                                               "task, one for the sweeps")
+    p.add_argument("--entity", required=True, help="the W&B entity (user or team) of the project")
+    p.add_argument("--project", default="ntmbench", help="the W&B project (default: ntmbench)")
+    p.add_argument("--tasks", type=comma_list, help="only these tasks' views (default: every task)")
+    p.add_argument("--dry-run", action="store_true", help="print the views; save nothing (no network)")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the views as W&B's JSON")
     parser.commands = sub.choices
     return parser
 
@@ -111,8 +120,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "reproduce":
         from .reproduce import load_plan, reproduce  # on use, for start-up time
 
-        overrides = {k: getattr(args, k) for k in ("devices", "accelerator", "strategy")
-                     if getattr(args, k) is not None}
+        overrides = {k: getattr(args, k) for k in ("devices", "accelerator", "strategy", "wandb_mode",
+                                                   "wandb_entity")
+                     if getattr(args, k)}
         report = None if args.no_report else Path(args.report or f"reports/{load_plan(args.plan)['name']}")
         tasks, models, seeds = (None if value is None else comma_list(value)
                                 for value in (args.tasks, args.models, args.seeds))
@@ -127,7 +137,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         from .checkpoint_commands import evaluate_command  # on use, for start-up time
 
-        return evaluate_command(args.checkpoint, args.out)
+        return evaluate_command(args.checkpoint, args.out, args.wandb_mode, args.wandb_entity)
     if args.command == "predict":
         from .checkpoint_commands import predict_command  # on use, for start-up time
 
@@ -140,6 +150,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from sweeps.command import status_command, sweep_command  # on use, for start-up time
 
         return sweep_command(args) if args.command == "sweep" else status_command(args)
+    if args.command == "wandb-workspace":
+        from .workspace_command import workspace_command  # on use, for start-up time
+
+        return workspace_command(args.entity, args.project, args.tasks, args.dry_run, args.json)
     if args.command == "bench":
         from .speed import bench_command  # on use, for start-up time
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from core.config import CONVERGED_BELOW, RunConfig, load_yaml, load_yaml_file
+from core.config import CONVERGED_BELOW, WANDB_MODES, RunConfig, load_yaml, load_yaml_file
 from core.errors import ConfigError, UsageError
 
 
@@ -148,4 +148,11 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
                    help="format of the tidy table (parquet needs pyarrow)")
     p.add_argument("--shapes", type=at_least(1), default=3,
                    help="test shapes shown in the outputs-vs-targets figures (default 3)")
+    add_wandb_options(p)
+
+
+def add_wandb_options(p: argparse.ArgumentParser) -> None:
+    """Where a command that is no training run (report, evaluate) logs its own W&B run."""
+    p.add_argument("--wandb-mode", choices=WANDB_MODES, help=HINTS["wandb_mode"])
+    p.add_argument("--wandb-entity", default="", help=HINTS["wandb_entity"])
 

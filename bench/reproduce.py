@@ -38,6 +38,7 @@ from datamodules.registry import build_task
 from models.registry import build_model, parameter_count
 from models.system import NonFiniteLossError
 from reports.command import build_report
+from reports.wandb_report import log_report
 
 from .plan import Job, load_plan, planned_runs, select, training_jobs
 
@@ -209,6 +210,8 @@ def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dic
         )
         for note in report.notes:
             print(f"note: {note}")
+        log_report(report, mode=overrides.get("wandb_mode"), entity=overrides.get("wandb_entity", ""),
+                   group=group, tags=("reproduce", group))
         table = results_markdown(report_out / "results.csv", report.runs)
         write_text(report_out / "results.md", table)
         print(table)

@@ -5,7 +5,8 @@ Run folder layout (`--out DIR`; unnamed runs get a unique `runs/<task>-<model>-s
     DIR/checkpoints/last.ckpt  the latest checkpoint (every `checkpoint_every` steps and at the end;
                                written to a temporary file and moved into place, so never partial)
     DIR/csv/metrics.csv        Lightning's CSV metrics (kept across resumes)
-    DIR/wandb/                 the W&B run (offline unless WANDB_MODE=online; resumed under one id)
+    DIR/wandb/                 the W&B run (offline unless WANDB_MODE=online; resumed under one id;
+                               its id and group in DIR/wandb_id and DIR/wandb_group)
     DIR/test_metrics.csv       one row per generalization shape
     DIR/hardware.json          what each start of the run trained on (core/hardware.py); the
                                metrics hold `val/wall_s`, training seconds at every validation
@@ -112,13 +113,16 @@ def wandb_logger(cfg: RunConfig, filing: Filing, hardware: dict, parameters: int
     id_file = cfg.run_dir / "wandb_id"
     if not id_file.exists() and is_rank_zero():
         write_text(id_file, uuid.uuid4().hex[:12])
+    group = filing.group(cfg.task, cfg.model)
+    if is_rank_zero():  # where `evaluate` files its runs of this run's checkpoints
+        write_text(cfg.run_dir / "wandb_group", group + "\n")
     return logger_class(
         project=cfg.wandb_project,
         save_dir=str(cfg.run_dir),
         id=id_file.read_text().strip() if id_file.exists() else None,
         resume="allow",
         tags=[cfg.task, cfg.model, *filing.tags],
-        group=filing.group(cfg.task, cfg.model),
+        group=group,
         job_type=filing.job_type,
         config={**cfg.to_dict(), "hardware": hardware, "parameters": parameters,
                 "git_commit": git_commit(), **filing.config},

@@ -19,6 +19,7 @@ several configs, so that only runs differing in their seed are ever aggregated t
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -34,10 +35,12 @@ from core.config import DISPLAY_FIELDS, load_yaml
 from core.errors import RunError
 from datamodules.registry import TASKS, build_task
 from models.metrics import ALL_METRICS as METRICS
+
+from .hardware import device_config, run_hardware
 SHAPE_COLUMNS = ("length", "repeats", "items", "n_in", "n_out")
 RUN_COLUMNS = ("run", "task", "model", "variant", "seed")
 TABLE_COLUMNS = (*RUN_COLUMNS, "split", "step", "sequences", "label", "size", *SHAPE_COLUMNS,
-                 *METRICS)
+                 *METRICS, "wall_s")
 # config keys that never make two runs different experiments
 NOT_A_VARIANT = {*DISPLAY_FIELDS, "hardware", "seed", "devices", "accelerator", "strategy", "val_every",
                  "val_batches", "val_batch_size", "test_batch_size", "checkpoint_every"}
@@ -129,6 +132,8 @@ def curve_rows(metrics: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
         columns = {f"{split}/{m}": m for m in METRICS if f"{split}/{m}" in metrics.columns}
         if not columns:
             continue
+        if split == "val" and "val/wall_s" in metrics.columns:  # training seconds so far
+            columns["val/wall_s"] = "wall_s"
         rows = metrics[["step", *columns]].dropna(subset=list(columns), how="all")
         rows = rows.rename(columns=columns).groupby("step", as_index=False).last()  # a resumed
         rows.insert(0, "split", split)  # run may have logged a step twice: keep the last value
@@ -226,7 +231,7 @@ def assemble(records: Iterable[Record], notes: list[str]) -> Collection:
                      "variant": variant, "seed": int(config.get("seed", 0)),
                      "batch_size": config.get("batch_size"), "max_steps": config.get("max_steps"),
                      "lr": config.get("lr"), "task_options": config.get("task_options") or {},
-                     **info})
+                     "wandb_project": config.get("wandb_project"), **info})
         frames.append(frame.assign(variant=variant))
     table = pd.concat(frames, ignore_index=True)
     for column in TABLE_COLUMNS:
@@ -257,8 +262,17 @@ def read_local_run(path: Path, root: Path) -> tuple[str, dict[str, Any], pd.Data
     name = path.name if path == root else str(path.relative_to(root))
     checkpoint, tested = tested_checkpoint(path, config)
     info = {"source": str(path), "checkpoint": str(checkpoint) if checkpoint.is_file() else "",
-            "tested": tested}
+            "tested": tested, "hardware": run_hardware(read_starts(path / "hardware.json"))}
     return name, config, run_frames(name, config, metrics, tests), info
+
+
+def read_starts(path: Path) -> list[dict[str, Any]]:
+    """RUN/hardware.json's entries (none where it is missing or damaged: hardware unknown)."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def tested_checkpoint(path: Path, config: dict[str, Any]) -> tuple[Path, str]:
@@ -312,7 +326,8 @@ def wandb_records(project: str, api: Any = None) -> tuple[list[Record], list[str
             notes.append(f"skipped W&B run {run.name}: no history")
             continue
         name = f"wandb:{run.name}"
-        info = {"source": f"wandb:{project}/{run.id}", "checkpoint": "", "tested": ""}
+        info = {"source": f"wandb:{project}/{run.id}", "checkpoint": "", "tested": "",
+                "hardware": device_config(config.get("hardware"))}
         records.append((name, config, run_frames(name, config, history, None), info))
     return records, notes
 

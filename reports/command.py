@@ -2,6 +2,8 @@
 
     OUT/table.csv            tidy: one row per run and (split, step) or test shape (or .parquet)
     OUT/results.csv          per task, variant and test shape: seeds, convergence, test cost
+    OUT/hardware.csv         per task, variant and device configuration: seeds, sequences and
+                             wall seconds to converge, final test metrics (reports/hardware.py)
     OUT/end_marker.csv       repeat copy: when each run emits its end marker (reports/end_marker.py)
     OUT/sweep_trials.csv     one row per trial (with --study)
     OUT/figures/NAME.png|pdf learning_curves, generalization, outputs_TASK, memory_TASK,
@@ -28,12 +30,14 @@ from .curves import learning_curves
 from .end_marker import end_marker_table
 from .figures import FigureFile, palette
 from .generalization import generalization
+from .hardware import compared, hardware_table
 from .html import Page, write_pages
 from .memory import memory_figure
 from .outputs import outputs_figure
 from .probes import probes
-from .results import display_tables, results_table
+from .results import display_tables, fmt_number, results_table
 from .sweeps import history_figure, importance_figure, importances, load_studies, trials_table
+from .wandb_report import log_report
 
 
 @dataclass
@@ -45,6 +49,14 @@ class Report:
     figures: list[FigureFile]
     notes: list[str] = field(default_factory=list)
     runs: pd.DataFrame | None = None  # one row per run read (the collection's runs), if any
+    files: list[str] = field(default_factory=list)  # the data files written beside the pages
+    sources: str = ""  # what it read, in words
+    command: str = ""
+
+    @property
+    def summary_files(self) -> list[str]:
+        """The data files a W&B report run logs: all but the tidy table (the runs' own rows)."""
+        return [f for f in self.files if f != self.table.name]
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -123,6 +135,10 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
         files += [table_path.name, "results.csv"]
         tables = {f"{task}: {len(collection.runs[collection.runs['task'] == task])} runs": t
                   for task, t in display_tables(results, threshold).items()}
+        by_hardware = hardware_table(collection.runs, collection.table, threshold)
+        write_csv(root / "hardware.csv", by_hardware)
+        files.append("hardware.csv")
+        tables.update(hardware_tables(compared(by_hardware), threshold))
         more, more_notes = run_figures(collection, figures_dir, shapes)
         figures += more
         notes += more_notes
@@ -155,7 +171,23 @@ def build_report(runs: list[str], studies: list[str], storage: str | None,
                 files=files)
     index, summary = write_pages(page, root)
     return Report(root, index, summary, table_path, figures, notes,
-                  collection.runs if collection is not None else None)
+                  collection.runs if collection is not None else None, files, page.sources, command)
+
+
+def hardware_tables(rows: pd.DataFrame, threshold: float) -> dict[str, pd.DataFrame]:
+    """Per task run on more than one device configuration: its rows, for reading."""
+    out = {}
+    for task, frame in rows.groupby("task", sort=True):
+        shown = pd.DataFrame({
+            "variant": frame["variant"], "hardware": frame["hardware"],
+            "converged": [f"{c}/{n}" for c, n in zip(frame["converged"], frame["seeds"])],
+            f"sequences to bit errors < {threshold:g}": frame["seqs_to_converge"].map(fmt_number),
+            "seconds to it": frame["wall_s_to_converge"].map(fmt_number),
+            "training seconds": frame["wall_s"].map(fmt_number),
+            "test cost (bits)": frame["cost_bits"].map(fmt_number),
+            "test bit errors": frame["bit_errors"].map(fmt_number)})
+        out[f"{task} across hardware (medians over seeds; test: mean over the test shapes)"] = shown
+    return out
 
 
 def command_line(args) -> str:
@@ -181,4 +213,5 @@ def report_command(args) -> int:
         print(f"note: {line}")
     print(f"{len(report.figures)} figures (PNG and PDF) in {report.out / 'figures'}")
     print(f"open {report.index}  (summary for the README: {report.summary})")
+    log_report(report, args.wandb_project, args.wandb_mode, args.wandb_entity)
     return 0

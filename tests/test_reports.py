@@ -372,3 +372,36 @@ def test_every_task_gets_its_figures(tmp_path) -> None:
     assert list(markers["label"]) == ["len_002_rep_02", "len_003_rep_02", "len_002_rep_03"]
     assert markers[["data_errors", "marker_errors", "never"]].notna().all().all()
     assert "repeat_copy: the end marker" in (report.out / "summary.md").read_text()
+
+
+def test_the_report_is_a_wandb_run_of_its_figures_and_tables(made, tmp_path, capsys) -> None:
+    out = tmp_path / "logged"
+    assert main(["report", "--runs", str(made["runs"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (folder,) = out.glob("wandb/offline-run-*")
+    assert f"W&B: offline run {folder}; upload it with: wandb sync {folder}" in printed
+    records = wandb_records(out)
+    (run,) = [r["run"] for r in records if r["type"] == "run"]
+    assert run["job_type"] == "report" and run["project"] == "ntmbench"
+    assert run["display_name"] == "report-logged" and run["tags"] == ["report", "copy"]
+    assert run["config"]["update"]["command"] == f"ntmbench report --runs {made['runs']} --out {out}"
+    (item,) = [r["history"]["item"] for r in records if r["type"] == "history"]
+    drawn = {p.stem for p in (out / "figures").glob("*.png")}
+    assert len(drawn) >= 3
+    # W&B's history flattens a media value: `figures/<name>._type` and the like
+    assert {k for k in item if k.startswith("figures/") and k.endswith("._type")} == {
+        f"figures/{name}._type" for name in drawn}
+    assert {item[f"figures/{name}._type"] for name in drawn} == {"image-file"}
+    assert {k[:-len("._type")]: item[k] for k in item if k.startswith("tables/") and k.endswith("._type")} \
+        == {"tables/results": "table-file", "tables/hardware": "table-file"}
+    (table_file,) = folder.glob("files/media/table/tables/results_*.table.json")
+    stored = json.loads(table_file.read_text())
+    on_disk = pd.read_csv(out / "results.csv")
+    assert stored["columns"] == on_disk.columns.tolist() and len(stored["data"]) == len(on_disk)
+
+
+def test_a_report_with_wandb_disabled_writes_no_wandb_files(made, tmp_path, capsys) -> None:
+    out = tmp_path / "quiet"
+    assert main(["report", "--runs", str(made["runs"]), "--out", str(out),
+                 "--wandb-mode", "disabled"]) == 0
+    assert not (out / "wandb").exists() and "W&B" not in capsys.readouterr().out

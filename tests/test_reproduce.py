@@ -126,6 +126,9 @@ def test_plan_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path: Path, ca
     assert "**copy**" in table and "**associative_recall**" in table
     assert "| ntm-ff | " in table and "| len_005 | len_008 |" in table and "| 16 seq | adam 0.01, batch 4 |" in table
     assert "| validation cost, last | len_005 |" in table
+    (report_run,) = [r["run"] for r in wandb_records(tmp_path / "report") if r["type"] == "run"]
+    assert report_run["job_type"] == "report" and report_run["run_group"] == "tiny-v1"
+    assert report_run["tags"] == ["report", "associative_recall", "copy", "reproduce", "tiny-v1"]
 
     assert main(argv) == 0
     out = capsys.readouterr().out
