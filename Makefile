@@ -36,8 +36,8 @@ test-slow: install ## the slow test tier
 train: install ## train one run: make train TASK=copy MODEL=ntm STEPS=1000 ARGS='--batch-size 32'
 	.venv/bin/ntmbench train --task $(TASK) --model $(MODEL) --max-steps $(STEPS) $(ARGS)
 
-reproduce: install ## the paper's NTM-vs-LSTM plan + report: make reproduce [QUICK=1] [TASKS=copy,ngrams] [MODELS=ntm] [SEEDS=0,1] [JOBS=2] [DEVICES=2]
-	.venv/bin/ntmbench reproduce --plan $(if $(QUICK),quick,paper) $(if $(TASKS),--tasks $(TASKS)) $(if $(MODELS),--models $(MODELS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(JOBS),--jobs $(JOBS)) $(if $(DEVICES),--accelerator auto --devices $(DEVICES)) $(ARGS)
+reproduce: install ## the paper's NTM-vs-LSTM plan + report: make reproduce [QUICK=1] [TASKS=copy,ngrams] [MODELS=ntm] [SEEDS=0,1] [WORKERS=2] [DEVICES=2]
+	.venv/bin/ntmbench reproduce --plan $(if $(QUICK),quick,paper) $(if $(TASKS),--tasks $(TASKS)) $(if $(MODELS),--models $(MODELS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(JOBS),$(error JOBS is now WORKERS: make reproduce WORKERS=$(JOBS)))$(if $(WORKERS),--workers $(WORKERS)) $(if $(DEVICES),--accelerator auto --devices $(DEVICES)) $(ARGS)
 
 report: install ## figures, tables, index.html from stored runs: make report RUNS=runs OUT=reports/latest
 	.venv/bin/ntmbench report --runs $(RUNS) --out $(OUT) $(ARGS)

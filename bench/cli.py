@@ -15,8 +15,10 @@ from typing import Sequence
 
 from core.errors import INPUT_ERRORS, UsageError
 
-from .options import (Parser, add_report_options, add_run_options, add_wandb_options, at_least,
-                      comma_list, run_config, seed_list)
+from core.config import ACCELERATORS
+
+from .options import (TASK_NAMES, Parser, add_report_options, add_run_options, add_wandb_options,
+                      at_least, comma_list, fixed_setting, renamed, run_config, seed_list)
 
 
 def build_parser() -> Parser:
@@ -24,17 +26,21 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("sample", help="write one batch of a task to an .npz file")
-    p.add_argument("--task", required=True)
-    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--task", required=True, choices=TASK_NAMES, help="the task")
+    p.add_argument("--split", default="train", choices=("train", "val", "test"),
+                   help="whose shapes: train (default: a random training shape), val or test "
+                        "(the first test shape)")
     for name in ("length", "repeats", "items", "n_in", "n_out"):
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=int)
-    p.add_argument("--batch", type=at_least(1), default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=int,
+                       help=f"the shape's {name} (where the task has one; default: the split's)")
+    p.add_argument("--batch-size", type=at_least(1), default=1, help="sequences (default 1)")
+    renamed(p, "--batch", "--batch-size")
+    p.add_argument("--seed", type=int, default=0, help="the generator's seed (default 0)")
+    p.add_argument("--out", required=True, help="the .npz file to write")
 
     p = sub.add_parser("demo", help="the quick plan: ntm and lstm on copy, compared per test length")
     p.add_argument("--out", default="runs/reproduce", help="runs go to OUT/quick/")
-    p.add_argument("--report", default="reports/quick")
+    p.add_argument("--report", default="reports/quick", help="report folder (default reports/quick)")
 
     p = sub.add_parser("reproduce", help="run a versioned experiment plan (bench/plans), then report")
     p.add_argument("--plan", default="paper", help="a plan name from bench/plans (paper, quick) or a .yaml")
@@ -42,13 +48,14 @@ def build_parser() -> Parser:
     p.add_argument("--report", default=None, help="report folder (default reports/<plan name>)")
     p.add_argument("--no-report", action="store_true", help="train only")
     p.add_argument("--devices", type=at_least(1), help="devices per run (GPUs, or CPU processes with --strategy ddp)")
-    p.add_argument("--accelerator", help="cpu, gpu or auto (default: the plan's, cpu)")
+    p.add_argument("--accelerator", choices=ACCELERATORS, help="cpu, gpu or auto (default: the plan's, cpu)")
     p.add_argument("--strategy", help="e.g. ddp")
     p.add_argument("--tasks", help="only these of the plan's tasks, comma-separated (e.g. copy,ngrams)")
     p.add_argument("--models", help="only these of the plan's models, comma-separated (e.g. ntm,ntm-ff)")
     p.add_argument("--seeds", help="only these of the plan's seeds, comma-separated (e.g. 0,1)")
-    p.add_argument("--jobs", type=at_least(1), default=1,
-                   help="runs trained at a time, each in its own process with cores/jobs threads")
+    p.add_argument("--workers", type=at_least(1), default=1,
+                   help="runs trained at a time, each in its own process with cores/workers threads")
+    renamed(p, "--jobs", "--workers")
     add_wandb_options(p)
     p.add_argument("--no-population", dest="population", action="store_false",
                    help="train every seed alone (default: a task and model's seeds train together "
@@ -61,15 +68,16 @@ def build_parser() -> Parser:
                         "writes OUT/seed<s>/, the folder a solo run with --seed s writes")
 
     p = sub.add_parser("evaluate", help="score a checkpoint on its task's test lengths")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="a .ckpt a run wrote, e.g. RUN/checkpoints/last.ckpt")
     p.add_argument("--out", help="CSV file (default: test_metrics.<checkpoint>.csv beside the run, "
                                  "e.g. test_metrics.last.csv; never the run's own test_metrics.csv)")
     add_wandb_options(p)
 
     p = sub.add_parser("predict", help="run a checkpoint on a batch file; write outputs and weights")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--inputs", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint", required=True, help="a .ckpt a run wrote, e.g. RUN/checkpoints/last.ckpt")
+    p.add_argument("--inputs", required=True, help="an .npz with an 'inputs' array (B, T, I), e.g. "
+                                                   "from ntmbench sample")
+    p.add_argument("--out", required=True, help="the .npz to write: outputs (and an NTM's weightings)")
 
     p = sub.add_parser("report", help="paper-style figures, tables and index.html from stored runs")
     add_report_options(p)
@@ -77,6 +85,9 @@ def build_parser() -> Parser:
     p.add_argument("--config", required=True, help="sweep file, e.g. sweeps/smoke.yaml")
     p.add_argument("--trials", type=at_least(0), help="trials with a verdict in all (default: the file's)")
     p.add_argument("--workers", type=at_least(1), default=1, help="worker processes on this machine")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", type=fixed_setting,
+                   help="override one of the file's fixed settings, e.g. --set max_steps=200 or "
+                        "--set model_options.memory_size=16 (repeatable; another study then)")
     p.add_argument("--population", type=at_least(1), default=1,
                    help="trials each worker claims together, sharing their structural values and "
                         "trained as one population (they differ in lr, momentum, seed)")
@@ -88,15 +99,17 @@ def build_parser() -> Parser:
     p.add_argument("--study", help="study name (or give --config)")
     p.add_argument("--config", help="sweep file whose study to show")
     p.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/studies.db)")
-    p.add_argument("--out", default="runs/sweeps")
+    p.add_argument("--out", default="runs/sweeps", help="the sweeps' folder (default runs/sweeps)")
     p = sub.add_parser("bench", help="speed: step vs controller, data, scaling, copy convergence")
     p.add_argument("--quick", action="store_true", help="every section small (< 3 min on 2 cores)")
     p.add_argument("--only", default="speed,data,scaling,convergence,population",
                    help="comma-separated sections: speed, data, scaling, convergence, population")
-    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when present)")
+    p.add_argument("--accelerator", default="auto", choices=("cpu", "gpu", "auto"),
+                   help="cpu, gpu, or auto (default: a GPU when present)")
+    renamed(p, "--device", "--accelerator", values={"cuda": "gpu"})
     p.add_argument("--threads", type=at_least(1), default=1, help="torch threads while timing steps")
     p.add_argument("--seeds", default="0,1,2", help="convergence seeds, e.g. 0,1,2")
-    p.add_argument("--out", default="reports/bench")
+    p.add_argument("--out", default="reports/bench", help="tables and plots (default reports/bench)")
     p = sub.add_parser("wandb-workspace", help="save W&B views comparing a project's runs: one per "
                                                "task, one for the sweeps")
     p.add_argument("--entity", required=True, help="the W&B entity (user or team) of the project")
@@ -104,6 +117,9 @@ def build_parser() -> Parser:
     p.add_argument("--tasks", type=comma_list, help="only these tasks' views (default: every task)")
     p.add_argument("--dry-run", action="store_true", help="print the views; save nothing (no network)")
     p.add_argument("--json", action="store_true", help="with --dry-run: the views as W&B's JSON")
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true",
+                             help="show the libraries' console output too (tips, notices, warnings)")
     parser.commands = sub.choices
     return parser
 
@@ -126,7 +142,7 @@ def dispatch(args: argparse.Namespace) -> int:
         report = None if args.no_report else Path(args.report or f"reports/{load_plan(args.plan)['name']}")
         tasks, models, seeds = (None if value is None else comma_list(value)
                                 for value in (args.tasks, args.models, args.seeds))
-        return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, jobs=args.jobs,
+        return reproduce(args.plan, Path(args.out), report, overrides, tasks=tasks, workers=args.workers,
                          models=models, seeds=seeds, together=args.population)
     if args.command == "train":
         from .train_command import train_command  # on use, for start-up time
@@ -146,6 +162,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from reports.command import report_command  # on use, for start-up time
 
         return report_command(args)
+    if args.command == "sweep":
+        args.set = dict(args.set or [])
     if args.command in ("sweep", "sweep-status"):
         from sweeps.command import status_command, sweep_command  # on use, for start-up time
 
@@ -164,9 +182,11 @@ def dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        from core.allocator import keep_freed_memory  # here: only a command that runs needs it
+        from core.allocator import keep_freed_memory  # here: only a command that runs needs them
+        from core.console import quiet_console
 
         keep_freed_memory()
+        quiet_console(args.verbose)
         return dispatch(args)
     except INPUT_ERRORS as error:
         print(f"ntmbench: error: {error}", file=sys.stderr)

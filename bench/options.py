@@ -7,10 +7,38 @@ Imports stay light (no torch, no pandas) so that `ntmbench --help` answers at on
 from __future__ import annotations
 
 import argparse
+import re
+import typing
 from typing import Callable
 
-from core.config import CONVERGED_BELOW, WANDB_MODES, RunConfig, load_yaml, load_yaml_file
+from core.config import (ACCELERATORS, CONVERGED_BELOW, OPTIMIZERS, TEST_ON, WANDB_LOG_MODEL,
+                         WANDB_MODES, RunConfig, load_yaml, load_yaml_file)
 from core.errors import ConfigError, UsageError
+
+# the registries' names, written out so that --help imports no torch (tests/test_layers.py keeps
+# them equal to datamodules/registry.py and models/registry.py)
+TASK_NAMES = ("copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort")
+MODEL_NAMES = ("ntm", "ntm-ff", "lstm")
+PRESET_NAMES = ("paper", "none")
+
+
+class Renamed(argparse.Action):
+    """A flag's old name: using it is a one-line error naming the new one."""
+
+    def __init__(self, option_strings, dest, new: str, values: dict | None = None, **kwargs) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs="?", help=argparse.SUPPRESS,
+                         **kwargs)
+        self.new, self.values = new, values or {}
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        value = self.values.get(values, values)
+        raise UsageError(f"{parser.prog}: {option_string} is now {self.new}"
+                         + (f" (e.g. {self.new} {value})" if value is not None else ""))
+
+
+def renamed(p: argparse.ArgumentParser, old: str, new: str, values: dict | None = None) -> None:
+    """`old`, the flag's former name (`values`: its former values' new names)."""
+    p.add_argument(old, action=Renamed, new=new, values=values)
 
 
 class Parser(argparse.ArgumentParser):
@@ -18,7 +46,8 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if "unrecognized arguments" in message:
-            valid = sorted({s for a in self._actions for s in a.option_strings if s.startswith("--")})
+            valid = sorted({s for a in self._actions if a.help != argparse.SUPPRESS  # not old names
+                            for s in a.option_strings if s.startswith("--")})
             message += f"; valid options: {', '.join(valid)}"
         raise UsageError(f"{self.prog}: {message}")
 
@@ -75,21 +104,68 @@ def key_values(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def fixed_setting(text: str) -> tuple[str, object]:
+    """An argparse type: `max_steps=200` -> ("max_steps", 200), the value read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. max_steps=200 (got {text!r})")
+    return key.strip().replace("-", "_"), load_yaml(value.strip())
+
+
 RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
              "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
              "checkpoint_every", "test_on", "devices", "accelerator", "strategy", "out", "wandb_project",
              "wandb_entity", "wandb_mode", "wandb_log_model")
+CHOICES = {"task": TASK_NAMES, "model": MODEL_NAMES, "preset": PRESET_NAMES, "optimizer": OPTIMIZERS,
+           "test_on": TEST_ON, "accelerator": ACCELERATORS, "wandb_mode": WANDB_MODES,
+           "wandb_log_model": WANDB_LOG_MODEL}
 HINTS = {
-    "task": "a task: copy, repeat_copy, associative_recall, ngrams, priority_sort "
-            "(datamodules/registry.py)",
-    "model": "a model: ntm, ntm-ff or lstm (models/registry.py)",
-    "preset": "paper (sizes and lr of the paper) or none",
+    "task": "the task (datamodules/registry.py; default copy)",
+    "model": "the model (models/registry.py; default ntm)",
+    "preset": "paper (default: sizes and lr of the paper's tables) or none",
+    "optimizer": "default rmsprop, as in the paper",
+    "lr": "learning rate (default: the preset's)",
+    "momentum": "RMSprop's momentum, Adam's beta1 (default 0.9)",
+    "clip": "gradients clipped elementwise to [-clip, clip] (default 10)",
+    "batch_size": "sequences per update (default 16)",
+    "max_steps": "training updates (default 1000)",
+    "seed": "weights and data stream (default 0)",
+    "val_every": "updates between validations (default 200)",
+    "val_batches": "validation batches (default 10)",
+    "val_batch_size": "sequences per validation batch (default 100)",
+    "test_batch_size": "sequences per test shape (default 100)",
+    "checkpoint_every": "updates between checkpoints (default 200)",
     "test_on": "last (default) or best: test the checkpoint of the lowest validation cost",
+    "devices": "devices (GPUs, or CPU processes with --strategy ddp; default 1)",
+    "accelerator": "cpu (default), gpu or auto",
+    "strategy": "Lightning's strategy, e.g. ddp (default auto)",
+    "out": "the run folder (default: a unique runs/<task>-<model>-seed<s>-<time>-<id>)",
+    "wandb_project": "W&B project (default ntmbench)",
     "wandb_mode": "offline (default, or WANDB_MODE when set), online or disabled",
     "wandb_entity": "W&B entity (default: the login's)",
     "wandb_log_model": "the run's model artifact: best (default: the checkpoint tested), all "
                        "(last and best) or none",
 }
+FIELD_TYPES = typing.get_type_hints(RunConfig)
+
+
+def flag_type(name: str) -> Callable[[str], object] | None:
+    """argparse's type for the flag of RunConfig field `name`: int, float or text."""
+    kind = FIELD_TYPES[name]
+    found = set(typing.get_args(kind)) or {kind}
+    return int if int in found else float if float in found else None
+
+
+def flag_of(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def name_flags(message: str, fields: list[str]) -> str:
+    """A RunConfig error about fields given as flags, naming the flags: `lr must be > 0` ->
+    `--lr must be > 0`."""
+    for name in sorted(fields, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-])(?:option ')?{name}'?(?![\w-])", flag_of(name), message)
+    return message
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -98,13 +174,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig()
     p.add_argument("--config", help="a YAML file of RunConfig fields; flags override it")
     for name in RUN_FLAGS:
-        p.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
-                       help=HINTS.get(name, f"default: {getattr(d, name)!r}"))
+        p.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS, type=flag_type(name),
+                       choices=CHOICES.get(name), help=HINTS.get(name, f"default: {getattr(d, name)!r}"))
     p.add_argument("--model-option", "-m", action="append", metavar="KEY=VALUE",
                    help="set a model option, e.g. -m heads=2 -m memory_size=64 (repeatable)")
     p.add_argument("--task-option", "-t", action="append", metavar="KEY=VALUE",
                    help="set a task option, e.g. -t max_length=10 (repeatable)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS)
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
+                   help="no progress bar")
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
@@ -116,7 +193,13 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         **values.get("task_options", {}),
         **{k: load_yaml(v) for k, v in key_values(args.task_option).items()},  # -t lengths=[30,50]
     }
-    return RunConfig.from_dict(values)  # a bad value names its field, from a flag or the file
+    # the fields an error names as flags: those given as flags, and those whose names are no
+    # words of prose (max_steps, lr), which the fix is a flag for
+    named = {k for k in RUN_FLAGS if hasattr(args, k) or "_" in k or k == "lr"}
+    try:
+        return RunConfig.from_dict(values)
+    except ConfigError as error:
+        raise ConfigError(name_flags(str(error), sorted(named))) from None
 
 
 def load_config_file(path: str) -> dict:

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from core.console import OverallBar, say
 from core.config import RunConfig, load_yaml_file
 from core.errors import ConfigError, RunError
 from core.files import write_text
@@ -126,31 +127,42 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def train_parallel(pending: list[tuple[str, Job]], group: str, jobs: int) -> None:
-    """Train `pending` jobs (runs or populations) `jobs` at a time, each in a fresh process
-    with its share of the cores as torch threads. A run that fails is reported and the others go on; then the first
+def show_progress(runs: list) -> bool:
+    """The plan's bars: unless its runs say no progress (`progress: false`)."""
+    return all(r.config.progress for r in runs)
+
+
+def train_parallel(pending: list[tuple[str, Job]], group: str, workers: int,
+                   bar: OverallBar | None = None) -> None:
+    """Train `pending` jobs (runs or populations) `workers` at a time, each in a fresh process
+    with its share of the cores as torch threads. A run that fails is reported and the others go
+    on; then the first
     failure ends the command. Interrupted (Ctrl-C, SIGTERM), the workers are stopped too: no run
     goes on writing behind a rerun (each resumes from its last checkpoint)."""
-    print(f"{jobs} runs at a time, {core_share(jobs)} torch thread(s) each", flush=True)
+    say(f"{workers} runs at a time, {core_share(workers)} torch thread(s) each")
     failures: list[str] = []
 
-    def done(prefix: str):
-        return lambda minutes: print(f"{prefix}: finished in {minutes:.1f} min", flush=True)
+    def done(prefix: str, job: Job):
+        def report(minutes: float) -> None:
+            say(f"{prefix}: finished in {minutes:.1f} min")
+            if bar is not None:
+                bar.done(len(job.runs))
+        return report
 
     def failed(prefix: str):
         def report(error: BaseException) -> None:
             failures.append(f"{prefix}: {type(error).__name__}: {error}")
-            print(f"{prefix}: failed: {error}", flush=True)
+            say(f"{prefix}: failed: {error}")
         return report
 
     with _sigterm_interrupts():
         # spawn: a fresh interpreter per run (torch and W&B do not survive fork safely)
-        pool = multiprocessing.get_context("spawn").Pool(jobs, start_worker, (jobs,), maxtasksperchild=1)
+        pool = multiprocessing.get_context("spawn").Pool(workers, start_worker, (workers,),
+                                                         maxtasksperchild=1)
         try:
             for prefix, job in pending:
                 pool.apply_async(train_job, (job, group),
-                                 callback=done(prefix), error_callback=failed(prefix))
-                print(f"{prefix}: queued", flush=True)
+                                 callback=done(prefix, job), error_callback=failed(prefix))
             pool.close()
             pool.join()
         except BaseException:
@@ -163,42 +175,42 @@ def train_parallel(pending: list[tuple[str, Job]], group: str, jobs: int) -> Non
 
 
 def reproduce(plan_name: str, out: Path, report_out: Path | None, overrides: dict[str, Any],
-              tasks: list[str] | None = None, jobs: int = 1, models: list[str] | None = None,
+              tasks: list[str] | None = None, workers: int = 1, models: list[str] | None = None,
               seeds: list[str] | None = None, together: bool = True) -> int:
-    """Train every run of the plan (of `tasks`, `models` and `seeds`) not finished yet, `jobs` at
+    """Train every run of the plan (of `tasks`, `models` and `seeds`) not finished yet, `workers` at
     a time (the seeds of a task and model as one population unless `together` is False), then
     write the report of all the plan's runs found under `out`."""
     plan = load_plan(plan_name)
     every = planned_runs(plan, out, overrides)
     runs = select(every, tasks, models, seeds)
     devices = max((r.config.devices for r in runs), default=1)
-    if jobs > 1 and devices > 1:
-        raise ConfigError(f"--jobs {jobs} with --devices {devices}: a run on several devices "
-                          "trains alone; give --jobs 1 (or --devices 1)")
+    if workers > 1 and devices > 1:
+        raise ConfigError(f"--workers {workers} with --devices {devices}: a run on several devices "
+                          "trains alone; give --workers 1 (or --devices 1)")
     group = f"{plan['name']}-v{plan['version']}"
     print(f"plan {plan['name']} v{plan['version']}: {len(runs)} runs under {out / plan['name']}")
-    unfinished = []
-    for index, run in enumerate(runs, 1):
-        if run.finished():
-            print(f"[{index}/{len(runs)}] {run.label}: done already, skipped")
-        else:
-            unfinished.append(run)
+    unfinished = [run for run in runs if not run.finished()]
+    if len(unfinished) < len(runs):
+        print(f"{len(runs) - len(unfinished)} of {len(runs)} runs done already, skipped", flush=True)
     todo = training_jobs(unfinished, out / plan["name"], together)
     pending = [(f"[{index}/{len(todo)}] {job.label}", job) for index, job in enumerate(todo, 1)]
     if len(todo) < len(unfinished):
         print(f"{len(unfinished)} runs to train in {len(todo)} jobs (each task and model's seeds "
               f"as one population; --no-population trains them one by one)")
     try:
-        if jobs > 1 and len(pending) > 1:
-            train_parallel(pending, group, jobs)
-        else:
-            for prefix, job in pending:
-                print(f"{prefix}: training", flush=True)
-                if job.population is None and job.runs[0].config.devices > 1:
-                    minutes = train_in_child(job.runs[0].config, group)
-                else:
-                    minutes = train_job(job, group)
-                print(f"{prefix}: finished in {minutes:.1f} min", flush=True)
+        with OverallBar(f"plan {plan['name']}", len(runs), len(runs) - len(unfinished),
+                        enabled=bool(pending) and show_progress(runs)) as bar:
+            if workers > 1 and len(pending) > 1:
+                train_parallel(pending, group, workers, bar)
+            else:
+                for prefix, job in pending:
+                    say(f"{prefix}: training")
+                    if job.population is None and job.runs[0].config.devices > 1:
+                        minutes = train_in_child(job.runs[0].config, group)
+                    else:
+                        minutes = train_job(job, group)
+                    say(f"{prefix}: finished in {minutes:.1f} min")
+                    bar.done(len(job.runs))
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM; Lightning turns Ctrl-C into exit(1)
         raise RunError("interrupted; rerun the same command to go on (finished runs are kept, "
                        "the others resume from their last checkpoint)") from None

@@ -30,10 +30,10 @@ def sample_command(args: argparse.Namespace) -> int:
         default = task.test_shapes()[0] if args.split == "test" else task.train_shape(generator)
         shape = {**default, **given}
     task.check_shape(**shape)  # before anything is written
-    batch = task.sample(generator, args.batch, **shape)
+    batch = task.sample(generator, args.batch_size, **shape)
     arrays = {k: v.numpy() for k, v in batch.items()}
     arrays.update({k: np.array(v) for k, v in shape.items()})
     arrays["task"] = np.array(task.name)
     write_npz(Path(args.out), arrays)
-    print(f"{task.name} {shape} batch={args.batch} -> {args.out}")
+    print(f"{task.name} {shape} batch={args.batch_size} -> {args.out}")
     return 0

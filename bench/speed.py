@@ -17,7 +17,7 @@ about 16 minutes there.
 
     ntmbench bench                      # everything (make bench)
     ntmbench bench --quick
-    ntmbench bench --only speed,data --device cuda
+    ntmbench bench --only speed,data --accelerator gpu
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def write_tables(out: Path, info: dict) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     sections = parse_sections(args.only)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
-                          if args.device == "auto" else args.device)
+                          if args.accelerator == "auto" else {"gpu": "cuda"}.get(args.accelerator, "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available here")
     out = Path(args.out)
@@ -238,7 +238,7 @@ def bench_command(args: argparse.Namespace) -> int:
     info = machine_info(device, args.threads)
     command = " ".join(["ntmbench bench"] + (["--quick"] if args.quick else []) + (
         [f"--only {args.only}"] if args.only != ",".join(SECTIONS) else []) + (
-        [f"--device {args.device}"] if args.device != "auto" else []))
+        [f"--accelerator {args.accelerator}"] if args.accelerator != "auto" else []))
     previous = out / "machine.json"
     runs = json.loads(previous.read_text()).get("runs", {}) if previous.exists() else {}
     torch.set_num_threads(args.threads)

@@ -49,6 +49,19 @@ def hardware(cfg: RunConfig) -> dict:
     }
 
 
+def describe_hardware(found: dict) -> str:
+    """`hardware`'s dict as one label: `CPU, 2 threads`, `2 CPU processes (ddp), 1 thread each`,
+    `1 GPU (NVIDIA H200)`, `2 GPUs (NVIDIA H200)`."""
+    n = int(found.get("devices") or 1)
+    if found.get("accelerator") == "cuda":
+        return f"{n} GPU{'s' if n > 1 else ''} ({found.get('device', '?')})"
+    label = "CPU" if n == 1 else f"{n} CPU processes ({found.get('strategy') or 'ddp'})"
+    threads = found.get("torch_threads")
+    if threads:
+        label += f", {threads} thread{'s' if threads != 1 else ''}{' each' if n > 1 else ''}"
+    return label
+
+
 def record_hardware(cfg: RunConfig, from_step: int, population: dict | None = None) -> dict:
     """Append this start of the run to RUN/hardware.json -> the hardware (for a population
     member, also the population it shares the machine with: its members, seeds and folder)."""

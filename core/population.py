@@ -19,6 +19,7 @@ DIR/seed0, DIR/seed1, DIR/seed2 (`population_configs`).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +27,6 @@ import lightning.pytorch as pl
 import pandas as pd
 import torch
 import yaml
-from lightning.pytorch.callbacks import TQDMProgressBar
 
 from datamodules.population import PopulationDataModule
 from models.population_system import PopulationSystem
@@ -38,6 +38,7 @@ from .errors import ConfigError
 from .evaluate import shape_rows
 from .files import write_csv, write_text
 from .footprint import check_fits
+from .console import RunProgressBar, progress_position, run_bars, say, start_line
 from .hardware import WallClock, record_hardware
 from .member_run import (MemberBest, MemberCSVLogger, MemberWandbLogger, member_checkpoint,
                          solo_metrics)
@@ -190,8 +191,12 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, filing) -> list[RunRe
                              [cfg.run_dir / "checkpoints" / "last.ckpt" for cfg in cfgs], bests,
                              solo_key),
         *(best for best in bests if best is not None), WallClock(), *callbacks, stops]
-    if first.progress:
-        run_callbacks.append(TQDMProgressBar(refresh_rate=10))
+    who = f"{first.task}/{first.model} seeds {','.join(str(cfg.seed) for cfg in cfgs)}"
+    if first.progress and run_bars():
+        run_callbacks.append(RunProgressBar(who, position=progress_position()))
+    say(start_line(f"{who} (one population)", parameter_count(system.population.members[0]), found,
+                   os.path.commonpath([cfg.run_dir for cfg in cfgs]), resume_step, first.max_steps,
+                   each=len(cfgs) > 1))
     trainer = trainer_for(first, [*csv_loggers, *wandb_loggers], run_callbacks)
     try:
         trainer.fit(system, datamodule=datamodule,

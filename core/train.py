@@ -26,7 +26,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from datamodules.datamodule import TaskDataModule
@@ -38,6 +38,7 @@ from .errors import RunError
 from .evaluate import test_rows
 from .files import write_csv, write_text
 from .footprint import check_fits
+from .console import RunProgressBar, progress_position, run_bars, say, start_line
 from .hardware import WallClock, hardware, record_hardware
 from .run_dir import RUN_DIR_ENV, RunLock, claim_config, is_rank_zero, unique_run_dir
 from .wandb_run import Filing, RunWandbLogger, SequencesSeen, finish_run, git_commit, init_options
@@ -166,7 +167,7 @@ def trainer_for(cfg: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
         logger=loggers,
         callbacks=callbacks,
         log_every_n_steps=min(50, cfg.val_every),
-        enable_progress_bar=cfg.progress,
+        enable_progress_bar=cfg.progress and run_bars(),
         enable_model_summary=False,
         # LastCheckpoint writes last.ckpt; Lightning's own default checkpoint would add another
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
@@ -227,11 +228,14 @@ def _fit_and_test(cfg, system, callbacks, filing) -> RunResult:
     if cfg.test_on == "best":
         best = best_checkpoint(cfg.run_dir)
         run_callbacks.insert(2, best)  # after LastCheckpoint
-    if cfg.progress:
-        run_callbacks.append(TQDMProgressBar(refresh_rate=10))
+    who = f"{cfg.task}/{cfg.model} seed {cfg.seed}"
+    if cfg.progress and run_bars():
+        run_callbacks.append(RunProgressBar(who, position=progress_position()))
     found = record_hardware(cfg, resume_step or 0) if is_rank_zero() else hardware(cfg)
-    loggers = [csv_logger(cfg, resume_step),
-               wandb_logger(cfg, filing, found, parameter_count(system.net))]
+    parameters = parameter_count(system.net)
+    loggers = [csv_logger(cfg, resume_step), wandb_logger(cfg, filing, found, parameters)]
+    if is_rank_zero():
+        say(start_line(who, parameters, found, cfg.run_dir, resume_step, cfg.max_steps))
     trainer = trainer_for(cfg, loggers, run_callbacks)
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if resume_step is not None else None)
     fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}

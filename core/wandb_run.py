@@ -32,6 +32,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from .config import CONVERGED_BELOW
+from .console import say
 
 SEQUENCES = "train/sequences"
 
@@ -81,9 +82,9 @@ def close_run(run: Any, exit_code: int = 0) -> None:
     url = None if offline or disabled else run.url
     run.finish(exit_code=exit_code)
     if offline:
-        print(f"W&B: offline run {folder}; upload it with: wandb sync {folder}", flush=True)
+        say(f"W&B: offline run {folder}; upload it with: wandb sync {folder}")
     elif url:
-        print(f"W&B: {url}", flush=True)
+        say(f"W&B: {url}")
 
 
 def log_checkpoints(run: Any, run_dir: Path, log_model: str, tested: str) -> None:

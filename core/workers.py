@@ -1,4 +1,4 @@
-"""What a freshly spawned trainer process sets first: the workers of `reproduce --jobs` and of
+"""What a freshly spawned trainer process sets first: the workers of `reproduce --workers` and of
 `sweep --workers`, and a multi-device run's process (`bench/run_one.py`), share this start-up."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import os
 import torch
 
 from .allocator import keep_freed_memory
+from .console import RUN_BARS_ENV, quiet_console
 
 
 def core_share(workers: int) -> int:
@@ -24,4 +25,7 @@ def start_worker(workers: int) -> None:
     # stay "in use" in the parent's service, and a rerun could not resume it)
     os.environ.pop("WANDB_SERVICE", None)
     keep_freed_memory()
+    quiet_console()  # as the parent's console (NTMBENCH_VERBOSE, inherited, says how)
+    if workers > 1:  # side by side, the runs' bars would overwrite each other: the parent's only
+        os.environ[RUN_BARS_ENV] = "0"
     torch.set_num_threads(core_share(workers))

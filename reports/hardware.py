@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.hardware import describe_hardware
+
 from .converge import DEFAULT_THRESHOLD, median_with_never, sequences_to_converge
 
 UNKNOWN = "not recorded"
@@ -31,14 +33,7 @@ def device_config(found: dict[str, Any] | None) -> str:
     members it shared the machine with."""
     if not found:
         return UNKNOWN
-    n = int(found.get("devices") or 1)
-    threads = found.get("torch_threads")
-    if found.get("accelerator") == "cuda":
-        label = f"{n} GPU{'s' if n > 1 else ''} ({found.get('device', '?')})"
-    else:
-        label = "CPU" if n == 1 else f"{n} CPU processes ({found.get('strategy', 'ddp')})"
-        if threads:
-            label += f", {threads} thread{'s' if threads != 1 else ''}{' each' if n > 1 else ''}"
+    label = describe_hardware(found)
     together = found.get("population")
     if together:
         label += f", population of {together.get('members', '?')}"

@@ -12,11 +12,12 @@ from core.errors import ConfigError
 from .spec import STUDY_NAME, SweepSpec
 from .status import print_status, write_summary
 from .storage import check_url, default_url, open_storage, redact
-from .study import run_sweep
+from .study import quiet_optuna, run_sweep
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    spec = SweepSpec.load(args.config)
+    quiet_optuna()
+    spec = SweepSpec.load(args.config, args.set)
     trials = spec.trials if args.trials is None else args.trials
     storage = args.storage or default_url(args.out)
     check_url(storage)

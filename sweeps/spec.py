@@ -100,13 +100,16 @@ class SweepSpec:
     description: str = ""
 
     @classmethod
-    def load(cls, path: str | Path) -> "SweepSpec":
+    def load(cls, path: str | Path, fixed: dict[str, Any] | None = None) -> "SweepSpec":
+        """The sweep file at `path`; `fixed` (`--set KEY=VALUE`) overrides its fixed settings."""
         path = Path(path)
         if not path.is_file():
             shipped = ", ".join(sorted(p.stem for p in Path(__file__).parent.glob("*.yaml")))
             raise ConfigError(f"sweep file {path} not found; shipped sweeps (sweeps/NAME.yaml): "
                               f"{shipped}")
         raw = load_yaml_file(path, "sweep file")
+        if fixed:
+            raw = with_fixed(raw, fixed)
         try:
             return cls.from_dict(raw, str(path))
         except ConfigError as error:
@@ -205,6 +208,26 @@ class SweepSpec:
                 raise ConfigError(f"space at its {where} ends: {error}") from None
 
 
+def with_fixed(raw: Any, overrides: dict[str, Any]) -> Any:
+    """A sweep file's mapping with `overrides` put into its fixed settings: RunConfig fields
+    (`max_steps`) or single options (`model_options.memory_size`). A searched setting cannot be
+    fixed this way (the space says what a trial samples)."""
+    if not isinstance(raw, dict):
+        return raw  # from_dict says what a sweep file must be
+    searched = set(raw.get("space") or {}) if isinstance(raw.get("space"), dict) else set()
+    fixed = dict(raw.get("fixed") or {}) if isinstance(raw.get("fixed"), dict) else {}
+    for key, value in overrides.items():
+        if key in searched:
+            raise ConfigError(f"--set {key}: {key} is searched (space.{key}); edit the sweep file's "
+                              f"space to change its range")
+        group, dot, name = key.partition(".")
+        if dot and group in ("model_options", "task_options"):
+            fixed[group] = {**(fixed.get(group) or {}), name: value}
+        else:
+            fixed[key] = value
+    return {**raw, "fixed": fixed}
+
+
 def _base_config(task: Any, model: Any, fixed: Any) -> RunConfig:
     if not isinstance(fixed, dict):
         raise ConfigError(f"fixed must be a mapping of run settings (got {fixed!r})")
@@ -213,7 +236,7 @@ def _base_config(task: Any, model: Any, fixed: Any) -> RunConfig:
                      ("out", "trial folders are <--out>/<study>/trial_<n>")):
         if key in fixed:
             raise ConfigError(f"fixed.{key}: not allowed here ({why})")
-    values = {"progress": False, **fixed, "task": task, "model": model, "out": "unused"}
+    values = {**fixed, "task": task, "model": model, "out": "unused"}
     base = RunConfig.from_dict(values, where="fixed")
     if base.devices != 1:
         raise ConfigError("fixed.devices must be 1: a trial is one process; use --workers K "

@@ -37,6 +37,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from core.console import OverallBar, say, verbose
 from core.config import ConfigError
 from core.errors import RunError
 from core.files import write_text
@@ -63,6 +64,12 @@ class Sweep:
     @property
     def dir(self) -> Path:
         return self.out / self.study_name
+
+
+def verdicts(study: optuna.Study) -> int:
+    """The study's trials with a verdict (complete, pruned, or a counted failure)."""
+    ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state in ended and counts(t))
 
 
 def counts(trial: FrozenTrial) -> bool:
@@ -185,8 +192,9 @@ def claim_batch(sweep: Sweep, study: optuna.Study) -> list[optuna.Trial]:
     return trials
 
 
-def work(sweep: Sweep) -> int:
-    """One worker: run trials until the budget is used up. Returns how many it ran."""
+def work(sweep: Sweep, bar: OverallBar | None = None) -> int:
+    """One worker: run trials until the budget is used up. Returns how many it ran. `bar`: the
+    command's overall bar, where this worker is the command's only one."""
     storage = open_storage(sweep.storage_url, create=False)
     study = optuna.load_study(study_name=sweep.study_name, storage=storage,
                               pruner=sweep.spec.make_pruner())
@@ -200,8 +208,9 @@ def work(sweep: Sweep) -> int:
             outcomes = run_trials(sweep.spec, study, trials, sweep.dir)
         ran += len(trials)
         for trial, outcome in zip(trials, outcomes):
-            print(f"[{sweep.study_name}] trial {trial.number} {outcome.describe(sweep.spec.metric)}",
-                  flush=True)
+            say(f"[{sweep.study_name}] trial {trial.number} {outcome.describe(sweep.spec.metric)}")
+        if bar is not None:
+            bar.reached(verdicts(study))
 
 
 def _worker_process(sweep: Sweep, workers: int, parent: int) -> None:
@@ -210,7 +219,15 @@ def _worker_process(sweep: Sweep, workers: int, parent: int) -> None:
     from core.workers import start_worker
 
     start_worker(workers)
+    quiet_optuna()
     work(sweep)
+
+
+def quiet_optuna() -> None:
+    """Optuna's info lines (a study created, each trial's result) off the console, as the other
+    libraries' (core/console.py); the sweep prints its own line per trial."""
+    if not verbose():
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _die_with(parent: int) -> None:
@@ -223,9 +240,9 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def run_workers(sweep: Sweep, workers: int) -> None:
+def run_workers(sweep: Sweep, workers: int, bar: OverallBar | None = None) -> None:
     if workers == 1:
-        work(sweep)
+        work(sweep, bar)
         return
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
     procs = [context.Process(target=_worker_process, args=(sweep, workers, os.getpid()),
@@ -233,8 +250,13 @@ def run_workers(sweep: Sweep, workers: int) -> None:
     for proc in procs:
         proc.start()
     try:
+        study = optuna.load_study(study_name=sweep.study_name,
+                                  storage=open_storage(sweep.storage_url, create=False))
         for proc in procs:
-            proc.join()
+            while proc.is_alive():
+                proc.join(timeout=5)
+                if bar is not None:  # the workers' progress, as the storage holds it
+                    bar.reached(verdicts(study))
     except KeyboardInterrupt:  # Ctrl-C reached the workers too: they record their trials and stop
         for proc in procs:
             proc.join(timeout=60)
@@ -264,7 +286,9 @@ def run_sweep(spec: SweepSpec, storage_url: str, study_name: str, out: Path, tri
     sweep = Sweep(spec, storage_url, study_name, Path(out), trials, population)
     study = prepare(sweep)
     try:
-        run_workers(sweep, workers)
+        with OverallBar(f"study {study_name}", trials, min(verdicts(study), trials),
+                        unit="trials") as bar:
+            run_workers(sweep, workers, bar)
     except KeyboardInterrupt:
         raise RunError("interrupted; rerun the same command to finish the study") from None
     finally:

@@ -98,7 +98,7 @@ def test_a_budget_below_one_validation_is_refused(tmp_path, capsys) -> None:
         RunConfig(max_steps=5)
     assert main(["train", "--max-steps", "5", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "lower val_every or raise max_steps" in err
+    assert err.count("\n") == 1 and "lower --val-every or raise --max-steps" in err
     assert not (tmp_path / "run").exists()
 
 

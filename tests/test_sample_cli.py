@@ -22,7 +22,7 @@ def run(capsys, *argv: str) -> tuple[int, str]:
 def test_writes_the_batch_and_its_shape(tmp_path: Path, capsys) -> None:
     out = tmp_path / "rc.npz"
     code, _ = run(capsys, "sample", "--task", "repeat_copy", "--length", "3", "--repeats", "2",
-                  "--batch", "4", "--seed", "7", "--out", str(out))
+                  "--batch-size", "4", "--seed", "7", "--out", str(out))
     assert code == 0
     data = np.load(out)
     assert data["inputs"].shape == (4, 3 + 2 + 6 + 1, 10)
@@ -36,7 +36,7 @@ def test_writes_the_batch_and_its_shape(tmp_path: Path, capsys) -> None:
 
 def test_test_split_defaults_to_its_first_length(tmp_path: Path, capsys) -> None:
     out = tmp_path / "c.npz"
-    assert run(capsys, "sample", "--task", "copy", "--split", "test", "--batch", "2", "--out", str(out))[0] == 0
+    assert run(capsys, "sample", "--task", "copy", "--split", "test", "--batch-size", "2", "--out", str(out))[0] == 0
     data = np.load(out)
     assert int(data["length"]) == 30 and data["inputs"].shape == (2, 61, 9)
 
@@ -52,7 +52,7 @@ def test_train_split_draws_from_the_training_range(tmp_path: Path, capsys) -> No
 
 def test_ngrams_file_holds_optimal(tmp_path: Path, capsys) -> None:
     out = tmp_path / "n.npz"
-    assert run(capsys, "sample", "--task", "ngrams", "--length", "50", "--batch", "3", "--out", str(out))[0] == 0
+    assert run(capsys, "sample", "--task", "ngrams", "--length", "50", "--batch-size", "3", "--out", str(out))[0] == 0
     data = np.load(out)
     assert data["optimal"].shape == (3, 50, 1)
     assert np.all((data["optimal"] > 0) & (data["optimal"] < 1))
@@ -61,13 +61,14 @@ def test_ngrams_file_holds_optimal(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["--task", "kopy"], "choose one of: copy, repeat_copy, associative_recall, ngrams, priority_sort"),
+        (["--task", "kopy"], "argument --task: invalid choice: 'kopy' (choose from 'copy', 'repeat_copy', "
+                            "'associative_recall', 'ngrams', 'priority_sort')"),
         (["--task", "associative_recall", "--items", "1"], "items must be an integer >= 2"),
         (["--task", "copy", "--length", "0"], "length must be an integer >= 1"),
         (["--task", "priority_sort", "--n-in", "4", "--n-out", "5"], "n_out must be an integer in 1..4"),
         (["--task", "copy", "--items", "3"], "copy takes --length, not --items"),
-        (["--task", "copy", "--colour", "red"], "valid options: --batch"),
-        (["--task", "copy", "--batch", "0"], "argument --batch: must be an integer >= 1"),
+        (["--task", "copy", "--colour", "red"], "valid options: --batch-size, --help"),
+        (["--task", "copy", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1"),
         (["--task", "copy", "--split", "dev"], "choose from 'train', 'val', 'test'"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -408,3 +409,41 @@ def test_optuna_dashboard_serves_the_storage(tmp_path: Path, capsys) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_set_overrides_the_files_fixed_settings(tmp_path: Path, capsys) -> None:
+    spec = SweepSpec.load(SMOKE, {"max_steps": 9, "model_options.memory_width": 6,
+                                  "task_options.max_length": 3})
+    assert spec.base.max_steps == 9
+    assert spec.base.model_options == {"memory_size": 8, "memory_width": 6}  # merged, not replaced
+    assert spec.base.task_options == {"max_length": 3, "test_lengths": [6, 9]}
+    assert SweepSpec.load(SMOKE).base.max_steps == 6  # the file itself unchanged
+    out = tmp_path / "sweeps"
+    code, _, err = sweep(capsys, "--config", str(SMOKE), "--out", str(out), "--set", "lr=0.1")
+    assert code == 2 and err == ("ntmbench: error: --set lr: lr is searched (space.lr); edit the "
+                                 "sweep file's space to change its range\n")
+    code, _, err = sweep(capsys, "--config", str(SMOKE), "--out", str(out), "--set", "epochs=3")
+    assert code == 2 and "unknown key 'epochs'" in err and not out.exists()
+    code, _, err = sweep(capsys, "--config", str(SMOKE), "--out", str(out), "--set", "max_steps")
+    assert code == 2 and "argument --set: expected KEY=VALUE, e.g. max_steps=200 (got 'max_steps')" in err
+    # a study remembers its settings: an override is another study, under its own name
+    assert sweep(capsys, "--config", str(SMOKE), "--out", str(out), "--trials", "0")[0] == 0
+    code, _, err = sweep(capsys, "--config", str(SMOKE), "--out", str(out), "--set", "max_steps=9")
+    assert code == 2 and "was made from another sweep (differs in fixed)" in err
+    code, _, _ = sweep(capsys, "--config", str(SMOKE), "--out", str(out), "--set", "max_steps=9",
+                       "--study", "smoke-longer", "--trials", "0")
+    assert code == 0 and load(out, "smoke-longer").trials == []
+
+
+def test_a_two_trial_sweep_prints_under_thirty_lines_besides_its_bars(tmp_path: Path) -> None:
+    out = tmp_path / "sweeps"
+    done = subprocess.run([str(BIN / "ntmbench"), "sweep", "--config", str(SMOKE), "--trials", "2",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "WANDB_SILENT"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in re.split(r"[\r\n]", done.stdout + done.stderr) if line.strip()]
+    said = [line for line in lines if not re.match(r"^copy/ntm seed 0: +\d+%\|", line)]
+    assert len(said) <= 30, "\n".join(said)
+    assert said[0].startswith("[smoke] copy / ntm: 2 trials, 1 worker(s)")
+    assert "study smoke: 1/2 trials, " in "\n".join(said) and "study smoke: 2/2 trials, " in "\n".join(said)
+    assert not [line for line in said if "optuna" in line.lower() or "A new study" in line]
