@@ -231,7 +231,7 @@ def bench_command(args: argparse.Namespace) -> int:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if args.accelerator == "auto" else {"gpu": "cuda"}.get(args.accelerator, "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here")
+        raise UsageError("--accelerator gpu: no CUDA device is available here")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cores = torch.get_num_threads()

@@ -8,7 +8,8 @@ and the sweeps one more:
                          (<plan-vN | study>/<task>/<model>: one experiment's seeds, one line)
       learning curves    validation cost and bit errors against sequences seen (the paper's
                          x-axis), and cost against training seconds: median line, min-max band
-      test per length    the runs' test/results tables; sequences to converge per group
+      test per length    test cost and bit errors against test size (from the runs'
+                         test/results tables), the tables, sequences to converge
     ntmbench: sweeps     trials (job type trial), one line each
       sweep              parallel coordinates of the sampled values and the trial's best
                          validation cost; the parameters' importance for it; the trials' curves
@@ -35,6 +36,16 @@ def curve(title: str, y: str, x: str = SEQUENCES, x_title: str = "sequences seen
                        groupby="Group", groupby_aggfunc="median", groupby_rangefunc="minmax")
 
 
+def test_plot(task: str, metric: str, title: str) -> wr.CustomChart:
+    """`metric` against the test shape's size, from the runs' test/results tables (W&B's line
+    preset, the one `wandb.plot.line` draws each run's with), a line per model."""
+    chart = wr.CustomChart.from_table("test/results",
+                                      chart_fields={"x": "size", "y": metric, "stroke": "model"},
+                                      chart_strings={"title": f"{task}: {title} against test size"})
+    chart.chart_name = "wandb/line/v0"
+    return chart
+
+
 def task_view(entity: str, project: str, task: str) -> ws.Workspace:
     learning = ws.Section(name="learning curves", is_open=True, panels=[
         curve(f"{task}: validation cost per sequence (bits)", OBJECTIVE),
@@ -43,6 +54,8 @@ def task_view(entity: str, project: str, task: str) -> ws.Workspace:
               x_title="training seconds"),
     ])
     tests = ws.Section(name="test per length", is_open=True, panels=[
+        test_plot(task, "cost_bits", "test cost per sequence (bits)"),
+        test_plot(task, "bit_errors", "test bit errors per sequence"),
         wr.WeavePanelSummaryTable(table_name="test/results", layout=wr.Layout(w=16, h=10)),
         wr.BarPlot(title=f"{task}: sequences to < 0.1 bit errors", metrics=["converged_at_sequences"],
                    groupby="Group", groupby_aggfunc="median", groupby_rangefunc="minmax"),
@@ -92,6 +105,11 @@ def describe_panel(panel: Any) -> str:
         return f"{kind} {panel.title!r}: {', '.join(names)}"
     if isinstance(panel, wr.ParameterImportancePlot):
         return f"{kind}: with respect to {panel.with_respect_to}"
+    if isinstance(panel, wr.CustomChart):
+        fields = panel.chart_fields
+        table = panel.query["summaryTable"]["tableKey"]
+        return (f"{kind} {panel.chart_strings.get('title', '')!r}: {fields['y']} against "
+                f"{fields['x']} from the runs' {table} tables, a line per {fields['stroke']}")
     if isinstance(panel, wr.WeavePanelSummaryTable):
         return f"{kind}: the runs' {panel.table_name} tables"
     return kind

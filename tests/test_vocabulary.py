@@ -59,9 +59,10 @@ def test_an_old_flag_name_is_one_line_naming_the_new(argv, message, tmp_path, ca
 @pytest.mark.parametrize("argv, message", [
     (["train", "--lr", "-1"], "ntmbench: error: --lr must be > 0 (got -1.0)"),
     (["train", "--momentum", "1.5"], "ntmbench: error: --momentum must be in [0, 1) (got 1.5)"),
-    (["train", "--lr", "fast"], "ntmbench: error: ntmbench train: argument --lr: invalid float value: 'fast'"),
-    (["train", "--test-on", "worst"],
-     "ntmbench: error: ntmbench train: argument --test-on: invalid choice: 'worst' (choose from 'last', 'best')"),
+    (["train", "--lr", "fast"],
+     "ntmbench: error: ntmbench train: argument --lr: invalid float value: 'fast'"),
+    (["train", "--test-on", "worst"], "ntmbench: error: ntmbench train: argument --test-on: invalid "
+                                      "choice: 'worst' (choose from 'last', 'best')"),
 ])
 def test_a_bad_value_names_its_flag(argv, message, tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

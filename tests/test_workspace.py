@@ -31,7 +31,11 @@ def test_a_view_per_task_and_one_for_the_sweeps() -> None:
                                             ("val/wall_s", ["val/cost_bits"])]
     assert {(p.groupby, p.groupby_aggfunc, p.groupby_rangefunc) for p in curves} == {
         ("Group", "median", "minmax")}  # one line per experiment, its seeds as the band
-    table, bars = copy.sections[1].panels
+    cost, errors, table, bars = copy.sections[1].panels
+    for chart, metric in ((cost, "cost_bits"), (errors, "bit_errors")):
+        assert isinstance(chart, wr.CustomChart) and chart.chart_name == "wandb/line/v0"
+        assert chart.query == {"summaryTable": {"tableKey": "test/results"}}
+        assert chart.chart_fields == {"x": "size", "y": metric, "stroke": "model"}
     assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "test/results"
     assert isinstance(bars, wr.BarPlot) and bars.metrics == ["converged_at_sequences"]
     assert sweeps.runset_settings.filters == "Metric(\"JobType\") == 'trial'"
