@@ -7,7 +7,7 @@
     OUT/end_marker.csv       repeat copy: when each run emits its end marker (reports/end_marker.py)
     OUT/sweep_trials.csv     one row per trial (with --study)
     OUT/figures/NAME.png|pdf learning_curves, generalization, outputs_TASK, memory_TASK,
-                             sweep_history, sweep_importance
+                             priority_writes_priority_sort, sweep_history, sweep_importance
     OUT/index.html           everything in one file that opens from disk
     OUT/summary.md           the same for the README to link
 """
@@ -34,6 +34,7 @@ from .hardware import compared, hardware_table
 from .html import Page, write_pages
 from .memory import memory_figure
 from .outputs import outputs_figure
+from .priority_writes import priority_writes_figure
 from .probes import probes
 from .results import display_tables, fmt_number, results_table
 from .sweeps import history_figure, importance_figure, importances, load_studies, trials_table
@@ -92,6 +93,8 @@ def run_figures(collection, figures_dir: Path, shapes: int) -> tuple[list[Figure
         ntms = [p for p in group if "read_weights" in p.arrays[0]]
         if ntms:
             figures.append(memory_figure(task, ntms, figures_dir, suffix))
+            if task == "priority_sort":  # the paper's figure 17
+                figures.append(priority_writes_figure(ntms, figures_dir, suffix))
     return figures, notes
 
 

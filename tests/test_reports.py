@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -24,7 +25,7 @@ from reports.collect import TABLE_COLUMNS, collect, variants
 from reports.command import build_report
 from reports.converge import median_with_never, sequences_to_converge
 from reports.curves import on_common_grid
-from reports.probes import representative
+from reports.probes import Probe, representative
 from reports.results import results_table
 from test_training import wandb_records
 
@@ -360,7 +361,7 @@ def test_every_task_gets_its_figures(tmp_path) -> None:
                    max_steps=3, val_every=3))
     report = build_report([str(tmp_path / "runs")], [], None, None, str(tmp_path / "out"), shapes=1)
     names = {f.name for f in report.figures}
-    assert names == {"learning_curves", "generalization",
+    assert names == {"learning_curves", "generalization", "priority_writes_priority_sort",
                      *(f"{kind}_{task}" for kind in ("outputs", "memory") for task in short)}
     assert all(x and y for f in report.figures for x, y in f.axis_labels)
     results = pd.read_csv(report.out / "results.csv").set_index(["task", "label"])
@@ -372,6 +373,30 @@ def test_every_task_gets_its_figures(tmp_path) -> None:
     assert list(markers["label"]) == ["len_002_rep_02", "len_003_rep_02", "len_002_rep_03"]
     assert markers[["data_errors", "marker_errors", "never"]].notna().all().all()
     assert "repeat_copy: the end marker" in (report.out / "summary.md").read_text()
+
+
+def test_priority_sorts_write_locations_are_read_per_input_vector() -> None:
+    # two sequences of a hand-made probe: 3 and 2 input vectors, the write head's largest weight
+    # at a location that rises with the priority (and a read head that does not count)
+    from reports.priority_writes import rank_correlation, write_points
+
+    def sequence(priorities, spots, n=6):
+        steps = len(priorities) + 3
+        inputs = np.zeros((1, steps, 4))  # width 2: bits, priority, delimiter
+        inputs[0, :len(priorities), 2] = priorities
+        inputs[0, len(priorities), 3] = 1.0
+        writes = np.full((1, steps, 1, n), 0.01)
+        for t, spot in enumerate(spots):
+            writes[0, t, 0, spot] = 0.9
+        return {"inputs": inputs}, {"write_weights": writes, "read_weights": writes * 0}
+
+    (b1, a1), (b2, a2) = sequence([0.5, -0.2, 0.9], [3, 1, 5]), sequence([-0.8, 0.1], [0, 2])
+    probe = Probe("priority_sort", "ntm", "r", 0, 1, ["a", "b"], [b1, b2], [a1, a2])
+    priority, location = write_points(probe)
+    assert priority.tolist() == pytest.approx([0.5, -0.2, 0.9, -0.8, 0.1])
+    assert location.tolist() == [3, 1, 5, 0, 2]
+    assert rank_correlation(priority, location) == pytest.approx(1.0)
+    assert rank_correlation(priority, -location) == pytest.approx(-1.0)
 
 
 def test_the_report_is_a_wandb_run_of_its_figures_and_tables(made, tmp_path, capsys) -> None:
