@@ -47,7 +47,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", default="runs/reproduce", help="runs go to OUT/<plan name>/")
     p.add_argument("--report", default=None, help="report folder (default reports/<plan name>)")
     p.add_argument("--no-report", action="store_true", help="train only")
-    p.add_argument("--devices", type=at_least(1), help="devices per run (GPUs, or CPU processes with --strategy ddp)")
+    p.add_argument("--devices", type=at_least(1),
+                   help="devices per run (GPUs, or CPU processes with --strategy ddp)")
     p.add_argument("--accelerator", choices=ACCELERATORS, help="cpu, gpu or auto (default: the plan's, cpu)")
     p.add_argument("--strategy", help="e.g. ddp")
     p.add_argument("--tasks", help="only these of the plan's tasks, comma-separated (e.g. copy,ngrams)")
@@ -191,6 +192,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except INPUT_ERRORS as error:
         print(f"ntmbench: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if not wandb_usage_error(error):
+            raise
+        first = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"ntmbench: error: W&B: {first} (or log offline: --wandb-mode offline, and "
+              f"upload later with wandb sync; what was written is kept)", file=sys.stderr)
+        return 2
+
+
+def wandb_usage_error(error: BaseException) -> bool:
+    """W&B's own bad-input error (e.g. --wandb-mode online without a login), told by its class
+    (wandb is not imported here: --help stays light)."""
+    kind = type(error)
+    return kind.__name__ == "UsageError" and kind.__module__.startswith("wandb.")
 
 
 if __name__ == "__main__":

@@ -77,3 +77,21 @@ def test_the_makefiles_old_jobs_variable_names_workers() -> None:
     done = subprocess.run(["make", "-n", "reproduce", "WORKERS=2"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "--workers 2" in done.stdout
+
+
+def test_online_without_a_wandb_login_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    from test_first_use import TINY_FLAGS
+
+    for name in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no stored key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    run = tmp_path / "run"
+    assert main(["train", *TINY_FLAGS, "--no-progress", "--out", str(run), "--wandb-mode", "online"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ntmbench: error: W&B: No API key configured")
+    assert "--wandb-mode offline" in err
+    # what was written is kept, and the same run goes on offline (the mode is a display setting)
+    assert (run / "config.yaml").exists()
+    assert main(["train", *TINY_FLAGS, "--no-progress", "--out", str(run), "--wandb-mode", "offline"]) == 0
+    assert (run / "test_metrics.csv").exists()
