@@ -26,6 +26,8 @@ def test_the_demo_says_what_it_does_in_at_most_forty_lines(tmp_path: Path) -> No
     said = [line for line in lines if not BAR.match(line)]
     assert len(said) <= 40, "\n".join(said)
     assert said[0].startswith("plan quick v") and "plan quick: 2/2 runs, " in "\n".join(said)
-    assert any(line.startswith("┃ test length ┃ ntm (") for line in said)
+    assert any(line.startswith("┃ length ┃ ntm seed 0 ┃ lstm seed 0 ┃") for line in said)
+    assert any(re.match(r"^NTM seeds below 0.1 bit errors per sequence on the training lengths: "
+                        r"\d of 1$", line) for line in said)
     assert (tmp_path / "report" / "index.html").exists()
     assert not [line for line in said if "Warning" in line or "Tip" in line or "wandb:" in line]
