@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from core.errors import INPUT_ERRORS, UsageError
+from core.errors import INPUT_ERRORS, UsageError, first_line
 
 from core.config import ACCELERATORS
 
@@ -163,8 +163,6 @@ def dispatch(args: argparse.Namespace) -> int:
         from reports.command import report_command  # on use, for start-up time
 
         return report_command(args)
-    if args.command == "sweep":
-        args.set = dict(args.set or [])
     if args.command in ("sweep", "sweep-status"):
         from sweeps.command import status_command, sweep_command  # on use, for start-up time
 
@@ -195,8 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if not wandb_usage_error(error):
             raise
-        first = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"ntmbench: error: W&B: {first} (or log offline: --wandb-mode offline, and "
+        print(f"ntmbench: error: W&B: {first_line(error)} (or log offline: --wandb-mode offline, and "
               f"upload later with wandb sync; what was written is kept)", file=sys.stderr)
         return 2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import RunError
+from core.errors import RunError, first_line
 from datamodules.registry import TASKS
 from reports.workspace import build_views, describe
 from sweeps.spec import SweepSpec
@@ -39,8 +39,8 @@ def workspace_command(entity: str, project: str, tasks: list[str] | None, dry_ru
         try:
             view.save()
         except Exception as error:  # no key, no network, no such entity: wandb raises many kinds
-            first = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
-            raise RunError(f"cannot save the W&B view {view.name!r} to {entity}/{project} ({first}); "
+            raise RunError(f"cannot save the W&B view {view.name!r} to {entity}/{project} "
+                           f"({first_line(error)}); "
                            f"log in with `wandb login` (or set WANDB_API_KEY), or look at it with "
                            f"--dry-run") from None
         print(f"{view.name}: {view.url}")

@@ -20,6 +20,13 @@ class RunError(RuntimeError):
     """A run could not start or go on (unreadable checkpoint, non-finite loss, ...)."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its class name when it has none), for a one-line
+    error that quotes another library's."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 # what the command line reports as `ntmbench: error: ...`: a task's shape or option, a model's
 # option, a config value, a command-line value, a run that cannot start or go on
 INPUT_ERRORS = (ShapeError, OptionError, ConfigError, UsageError, RunError)

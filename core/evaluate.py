@@ -15,7 +15,7 @@ from models.ntm import NTM
 from models.system import SequenceSystem
 
 from .config import RunConfig
-from .errors import RunError
+from .errors import RunError, first_line
 
 
 def run_config(system: SequenceSystem) -> RunConfig:
@@ -56,7 +56,7 @@ def load_system(checkpoint: str | Path) -> SequenceSystem:
     try:
         return SequenceSystem.load_from_checkpoint(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch and Lightning raise many kinds for a damaged file
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        first = first_line(error)
         raise RunError(f"cannot read checkpoint {path} ({first}); is it a complete .ckpt written "
                        f"by ntmbench train?") from None
 

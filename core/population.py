@@ -177,13 +177,13 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, filing) -> list[RunRe
     stopped = lambda: system.stopped  # noqa: E731  (read live: a resume restores it)
     together = {"members": len(cfgs), "seeds": [cfg.seed for cfg in cfgs],
                 "population": str(population_dir)}
+    parameters = parameter_count(system.population.members[0])  # one structure: every member's
     csv_loggers, wandb_loggers = [], []
     for s, cfg in enumerate(cfgs):
         found = record_hardware(cfg, resume_step or 0, population=together)
         csv_loggers.append(csv_logger(cfg, resume_step, MemberCSVLogger, member=s, stopped=stopped))
-        wandb_loggers.append(wandb_logger(cfg, filing, found,
-                                          parameter_count(system.population.members[s]),
-                                          MemberWandbLogger, member=s, stopped=stopped))
+        wandb_loggers.append(wandb_logger(cfg, filing, found, parameters, MemberWandbLogger,
+                                          member=s, stopped=stopped))
     stops = MemberStops(cfgs, wandb_loggers)
     run_callbacks = [
         SequencesSeen(first.batch_size),  # before the checkpoint, as in a solo run
@@ -194,7 +194,7 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, filing) -> list[RunRe
     who = f"{first.task}/{first.model} seeds {','.join(str(cfg.seed) for cfg in cfgs)}"
     if first.progress and run_bars():
         run_callbacks.append(RunProgressBar(who, position=progress_position()))
-    say(start_line(f"{who} (one population)", parameter_count(system.population.members[0]), found,
+    say(start_line(f"{who} (one population)", parameters, found,
                    os.path.commonpath([cfg.run_dir for cfg in cfgs]), resume_step, first.max_steps,
                    each=len(cfgs) > 1))
     trainer = trainer_for(first, [*csv_loggers, *wandb_loggers], run_callbacks)

@@ -32,7 +32,7 @@ import wandb
 import yaml
 
 from core.config import DISPLAY_FIELDS, load_yaml
-from core.errors import RunError
+from core.errors import RunError, first_line
 from datamodules.registry import TASKS, build_task
 from models.metrics import ALL_METRICS as METRICS
 
@@ -330,10 +330,6 @@ def wandb_records(project: str, api: Any = None) -> tuple[list[Record], list[str
                 "hardware": device_config(config.get("hardware"))}
         records.append((name, config, run_frames(name, config, history, None), info))
     return records, notes
-
-
-def first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def collect(roots: Sequence[str | Path] = (), wandb_project: str | None = None,

@@ -54,22 +54,18 @@ def hardware_table(runs: pd.DataFrame, table: pd.DataFrame,
     """One row per task, variant and device configuration: medians over its seeds (a seed that
     never converged counts as infinitely slow, as in results.csv), final test metrics averaged
     over the task's test shapes, then the median over seeds."""
-    where = dict(zip(runs["run"], runs.get("hardware", pd.Series(UNKNOWN, index=runs.index))))
+    where = dict(zip(runs["run"], runs["hardware"]))
     rows = []
     for (task, variant), of_variant in table.groupby(["task", "variant"], sort=True):
         labels = of_variant["run"].map(where).fillna(UNKNOWN)
         for label, frame in of_variant.groupby(labels, sort=True):
             per_seed = []
             for _, run in frame.groupby("run", sort=True):
-                val = run[run["split"] == "val"]
-                seqs = sequences_to_converge(val, threshold) if not val.empty else math.nan
-                wall = (sequences_to_converge(val, threshold, x="wall_s")
-                        if "wall_s" in val and val["wall_s"].notna().any() else math.nan)
-                test = run[run["split"] == "test"]
-                per_seed.append({"seqs": seqs, "wall_conv": wall,
-                                 "wall": val["wall_s"].max() if "wall_s" in val else math.nan,
-                                 **{m: test[m].mean() if m in test else math.nan
-                                    for m in ("cost_bits", "bit_errors", "seq_acc")}})
+                val, test = run[run["split"] == "val"], run[run["split"] == "test"]
+                per_seed.append({"seqs": sequences_to_converge(val, threshold),  # NaN: never
+                                 "wall_conv": sequences_to_converge(val, threshold, x="wall_s"),
+                                 "wall": val["wall_s"].max(),
+                                 **{m: test[m].mean() for m in ("cost_bits", "bit_errors", "seq_acc")}})
             seeds = pd.DataFrame(per_seed)
             converged = int(seeds["seqs"].notna().sum())
             rows.append({

@@ -20,9 +20,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from core.errors import RunError
+from core.errors import RunError, first_line
 
-from .collect import first_line
 from .figures import FigureFile, handles, note, save, style
 
 

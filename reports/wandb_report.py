@@ -25,7 +25,7 @@ def report_project(runs: pd.DataFrame | None, wandb_project: str | None) -> tupl
         return entity, project
     if runs is not None and "wandb_project" in runs and runs["wandb_project"].notna().any():
         return "", Counter(runs["wandb_project"].dropna()).most_common(1)[0][0]
-    return "", RunConfig.__dataclass_fields__["wandb_project"].default
+    return "", RunConfig.wandb_project  # the field's default
 
 
 def log_report(report: Any, wandb_project: str | None = None, mode: str | None = None,

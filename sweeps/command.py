@@ -17,7 +17,7 @@ from .study import quiet_optuna, run_sweep
 
 def sweep_command(args: argparse.Namespace) -> int:
     quiet_optuna()
-    spec = SweepSpec.load(args.config, args.set)
+    spec = SweepSpec.load(args.config, dict(args.set or []))  # --set KEY=VALUE pairs
     trials = spec.trials if args.trials is None else args.trials
     storage = args.storage or default_url(args.out)
     check_url(storage)

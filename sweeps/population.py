@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import TrialState
 
 from core.config import RunConfig
-from core.errors import ConfigError
+from core.errors import ConfigError, first_line
 from core.footprint import check_fits
 from core.member_run import MemberWandbLogger
 from core.population import train_population
@@ -35,7 +35,7 @@ from models.population_system import PER_MEMBER, PopulationSystem
 from models.system import NonFiniteLossError
 
 from .spec import SweepSpec
-from .trial import (Outcome, best_value, one_line, tell, train_trial, trained_outcome, trial_config,
+from .trial import (Outcome, best_value, tell, train_trial, trained_outcome, trial_config,
                     trial_filing)
 
 
@@ -170,7 +170,7 @@ def run_population(spec: SweepSpec, study: optuna.Study,
         every("interrupted", ["interrupted (Ctrl-C)"] * len(trials))
         raise
     except BaseException as error:
-        every("error", [f"{type(error).__name__}: {one_line(error)}"] * len(trials))
+        every("error", [f"{type(error).__name__}: {first_line(error)}"] * len(trials))
         raise
     outcomes = []
     for s, (trial, result) in enumerate(zip(trials, results)):
@@ -186,4 +186,4 @@ def run_population(spec: SweepSpec, study: optuna.Study,
 
 def stopped_reason(cfg: RunConfig, error: BaseException) -> str:
     path = cfg.run_dir / "stopped.txt"
-    return path.read_text().strip() if path.exists() else one_line(error)
+    return path.read_text().strip() if path.exists() else first_line(error)

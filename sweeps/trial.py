@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from core.config import RunConfig
-from core.errors import ConfigError, OptionError, ShapeError
+from core.errors import ConfigError, OptionError, ShapeError, first_line
 from core.footprint import check_fits
 from core.train import RunResult, train
 from core.wandb_run import Filing, close_run
@@ -207,7 +207,7 @@ def trial_config(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
         cfg = spec.trial_config(spec.suggest(trial), run_dir)
         check_buildable(cfg)
     except (ConfigError, OptionError, ShapeError) as error:
-        return finish(study, trial, Outcome(TrialState.FAIL, kind="invalid", reason=one_line(error)))
+        return finish(study, trial, Outcome(TrialState.FAIL, kind="invalid", reason=first_line(error)))
     if run_dir.exists():  # trial numbers are never reused, so this folder is another study's
         error = ConfigError(f"{run_dir} already exists: it belongs to another study; delete it")
         finish(study, trial, Outcome(TrialState.FAIL, kind="error", reason=str(error)))
@@ -228,12 +228,12 @@ def train_trial(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial,
     except optuna.TrialPruned as pruned:
         return finish(study, trial, Outcome(TrialState.PRUNED, reason=str(pruned)))
     except NonFiniteLossError as error:
-        return failed("diverged", one_line(error))
+        return failed("diverged", first_line(error))
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
         failed("interrupted", "interrupted (Ctrl-C)")
         raise
     except BaseException as error:
-        failed("error", f"{type(error).__name__}: {one_line(error)}")
+        failed("error", f"{type(error).__name__}: {first_line(error)}")
         raise
     return finish(study, trial, trained_outcome(spec, trial, result, pruning.best))
 
@@ -295,8 +295,3 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcome:
         print(f"trial {trial.number} was already marked failed by another process; its outcome "
               f"({outcome.describe('value')}) is kept only in its run folder", flush=True)
     return outcome
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
