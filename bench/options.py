@@ -14,6 +14,7 @@ from typing import Callable
 from core.config import (ACCELERATORS, CONVERGED_BELOW, OPTIMIZERS, TEST_ON, WANDB_LOG_MODEL,
                          WANDB_MODES, RunConfig, load_yaml, load_yaml_file)
 from core.errors import ConfigError, UsageError
+from models.schedule import SCHEDULES
 
 # the registries' names, written out so that --help imports no torch (tests/test_layers.py keeps
 # them equal to datamodules/registry.py and models/registry.py)
@@ -112,11 +113,13 @@ def fixed_setting(text: str) -> tuple[str, object]:
     return key.strip().replace("-", "_"), load_yaml(value.strip())
 
 
-RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "batch_size",
+RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "lr_schedule",
+             "warmup_steps", "batch_size",
              "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
              "checkpoint_every", "test_on", "devices", "accelerator", "strategy", "out", "wandb_project",
              "wandb_entity", "wandb_mode", "wandb_log_model")
 CHOICES = {"task": TASK_NAMES, "model": MODEL_NAMES, "preset": PRESET_NAMES, "optimizer": OPTIMIZERS,
+           "lr_schedule": SCHEDULES,
            "test_on": TEST_ON, "accelerator": ACCELERATORS, "wandb_mode": WANDB_MODES,
            "wandb_log_model": WANDB_LOG_MODEL}
 HINTS = {
@@ -127,6 +130,9 @@ HINTS = {
     "lr": "learning rate (default: the preset's)",
     "momentum": "RMSprop's momentum, Adam's beta1 (default 0.9)",
     "clip": "gradients clipped elementwise to [-clip, clip] (default 10)",
+    "lr_schedule": "constant (default, the paper's) or cosine: the learning rate falls along half "
+                   "a cosine to 0 at --max-steps",
+    "warmup_steps": "updates of linear learning-rate warm-up from 0 (default 0)",
     "batch_size": "sequences per update (default 16)",
     "max_steps": "training updates (default 1000)",
     "seed": "weights and data stream (default 0)",

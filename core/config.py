@@ -21,6 +21,7 @@ import yaml
 
 from datamodules.checks import check_choice, check_int
 from models.config import OptionError, coerce
+from models.schedule import SCHEDULES
 
 from .errors import ConfigError
 
@@ -52,6 +53,8 @@ class RunConfig:
     lr: float | None = None  # None: the preset's learning rate
     momentum: float = 0.9
     clip: float = 10.0  # gradients clipped elementwise to [-clip, clip], as in the paper
+    lr_schedule: str = "constant"  # see models/schedule.py: constant (the paper's) or cosine
+    warmup_steps: int = 0  # updates of linear warm-up of the learning rate from 0
     batch_size: int = 16
     max_steps: int = 1000
     seed: int = 0
@@ -81,6 +84,11 @@ class RunConfig:
         check_int("seed", self.seed, 0, error=ConfigError)
         check_choice("optimizer", self.optimizer, OPTIMIZERS, error=ConfigError)
         check_choice("test_on", self.test_on, TEST_ON, error=ConfigError)
+        check_choice("lr_schedule", self.lr_schedule, SCHEDULES, error=ConfigError)
+        check_int("warmup_steps", self.warmup_steps, 0, error=ConfigError)
+        if self.warmup_steps >= self.max_steps:
+            raise ConfigError(f"warmup_steps ({self.warmup_steps}) >= max_steps ({self.max_steps}): "
+                              f"the run would never reach its learning rate; lower warmup_steps")
         check_choice("accelerator", self.accelerator, ACCELERATORS, error=ConfigError)
         if self.wandb_mode is not None:
             check_choice("wandb_mode", self.wandb_mode, WANDB_MODES, error=ConfigError)

@@ -77,14 +77,16 @@ def claim_config(cfg: RunConfig, write: bool) -> None:
 
 
 def stored_identity(run_dir: Path) -> dict:
-    """The identity of the run recorded in DIR/config.yaml ({} if it is unreadable)."""
+    """The identity of the run recorded in DIR/config.yaml ({} if it is unreadable). A field the
+    file lacks (it was written before the field existed, e.g. lr_schedule) reads as its default,
+    which is what that run computed."""
     try:
         previous = load_yaml((run_dir / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}
     if not isinstance(previous, dict):
         return {}
-    return {k: v for k, v in previous.items() if k not in DISPLAY_FIELDS}
+    return {k: v for k, v in {**RunConfig().to_dict(), **previous}.items() if k not in DISPLAY_FIELDS}
 
 
 def write_config(cfg: RunConfig) -> None:

@@ -189,18 +189,39 @@ class Population(nn.Module):
         # members' stacked ones at every forward
         self.__dict__["body"] = stack(nets)
 
-    def stacked(self) -> dict[str, Tensor]:
-        """Every parameter and buffer of the members, stacked (S, ...), by name."""
+    def stacked(self, order: Sequence[int] | None = None) -> dict[str, Tensor]:
+        """Every parameter and buffer of the members, stacked (S, ...) in `order` (default: as
+        listed), by name."""
         first = self.members[0]
-        tensors = {name: torch.stack([m.get_parameter(name) for m in self.members])
+        nets = self.members if order is None else [self.members[s] for s in order]
+        tensors = {name: torch.stack([m.get_parameter(name) for m in nets])
                    for name, _ in first.named_parameters()}
-        tensors |= {name: torch.stack([m.get_buffer(name) for m in self.members])
+        tensors |= {name: torch.stack([m.get_buffer(name) for m in nets])
                     for name, _ in first.named_buffers()}
         return tensors
 
-    def forward(self, inputs: Tensor, **kwargs):
-        """inputs (S, B, T, I): member s's batch at [s] -> the body's outputs, member s at [s]."""
-        return torch.func.functional_call(self.body, self.stacked(), (inputs,), kwargs)
+    def forward(self, inputs: Tensor, lengths: Sequence[int] | None = None, **kwargs):
+        """inputs (S, B, T, I): member s's batch at [s] -> the body's outputs, member s at [s].
+
+        `lengths`: the steps member s needs (its batch's last scored step; later ones are
+        padding). For a body that `packs` (an NTM with `packed`) the members are stacked longest
+        first, so that it steps only the rows still running (models/ntm.py), and the outputs
+        are put back in member order; other bodies compute every step."""
+        if lengths is None or not getattr(self.body, "packs", False):
+            return torch.func.functional_call(self.body, self.stacked(), (inputs,), kwargs)
+        lengths = [int(n) for n in lengths]
+        order = sorted(range(len(lengths)), key=lambda s: -lengths[s])  # stable: ties keep order
+        if order == sorted(order):
+            return torch.func.functional_call(self.body, self.stacked(), (inputs,),
+                                              {**kwargs, "lengths": lengths})
+        index = torch.tensor(order, device=inputs.device)
+        out = torch.func.functional_call(self.body, self.stacked(order), (inputs[index],),
+                                         {**kwargs, "lengths": [lengths[s] for s in order]})
+        back = torch.tensor(sorted(range(len(order)), key=order.__getitem__), device=inputs.device)
+        if isinstance(out, tuple):  # (logits, {"read": ..., "write": ...})
+            logits, weightings = out
+            return logits[back], {k: w[back] for k, w in weightings.items()}
+        return out[back]
 
 
 def member_state(population: nn.Module, s: int) -> dict[str, Tensor]:

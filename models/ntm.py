@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -72,6 +72,11 @@ class NTMConfig:
     memory_init: str = "constant"
     # how forward runs, never what it computes (see the module docstring and FUSED)
     fused: str = "auto"
+    # a population's members step only while their own sequences run, longest first, as a
+    # PackedSequence does (forward's `lengths`); off by default: on a CPU, batch 32, it measured
+    # 1.2x per step once compiled, against one compiled graph more per count of members still
+    # running (~5-12 s each), so it pays only in long runs (docs/populations.md)
+    packed: bool = False
 
     def __post_init__(self) -> None:
         check_int("heads", self.heads, 1)
@@ -176,19 +181,26 @@ class NTM(nn.Module):
         return logits, NTMState(memory, reads, read_weights, write_weights, controller)
 
     def forward(
-        self, inputs: Tensor, return_weights: bool = False
+        self, inputs: Tensor, return_weights: bool = False, lengths: Sequence[int] | None = None
     ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         """inputs (B, T, I) -> logits (B, T, O); for a population (S, B, T, I) -> (S, B, T, O).
 
         With return_weights, also every head's w_t: {"read": (B, T, Hr, N), "write": (B, T, Hw, N)}
         (a population's with the leading S).
+
+        `lengths` (a population's, fused path, with `packed`): the steps each member needs, in
+        descending order (members.Population sorts its members so): a member's rows drop out
+        after its last step,
+        as a PackedSequence's do, so a batch padded to the longest member costs what its members'
+        own lengths cost. Their later logits are the output layer's bias alone (never scored) and
+        their weightings zero.
         """
         mode = self.fused_mode(inputs.device, torch.is_grad_enabled())
         if self.members is not None:
-            return self._population_forward(inputs, return_weights, mode)
+            return self._population_forward(inputs, return_weights, mode, lengths)
         if mode != "off":
             params = tuple(self.parameters())
-            out = FusedSequence.apply(self, fused_steps(mode), return_weights, inputs, *params)
+            out = FusedSequence.apply(self, fused_steps(mode), return_weights, None, inputs, *params)
             if not return_weights:
                 return out
             logits, read_weights, write_weights = out
@@ -207,21 +219,37 @@ class NTM(nn.Module):
         write_weights = torch.stack(write_weights, dim=1)  # (B, T, Hw, N)
         return logits, {"read": read_weights, "write": write_weights}
 
-    def _population_forward(self, inputs: Tensor, return_weights: bool, mode: str):
+    def _population_forward(self, inputs: Tensor, return_weights: bool, mode: str,
+                            lengths: Sequence[int] | None):
         """The members at once: the fused sequence on (S*B, T, I) rows with member-stacked
-        weights; "off" runs each member's readable step (the reference the fused path is
-        tested against)."""
-        S, B = inputs.shape[:2]
+        weights, each member's rows only for its `lengths` steps; "off" runs each member's
+        readable step on every step (the reference the fused path is tested against)."""
+        S, B, T = inputs.shape[:3]
         if mode == "off":
             solo = template_of(self, lambda: NTM(*self._sizes, dataclasses.replace(
                 self.config, fused="off")).to(self.read0.device))
             return looped(self, solo, inputs, return_weights=return_weights)
-        rows = inputs.reshape(S * B, *inputs.shape[2:])  # (S*B, T, I), member-major
+        running, steps = None, T
+        if lengths is not None and self.config.packed:
+            lengths = [min(int(n), T) for n in lengths]
+            if len(lengths) != S or lengths != sorted(lengths, reverse=True) or min(lengths) < 1:
+                raise ValueError(f"lengths: one per member, >= 1, longest first (got {lengths})")
+            steps = lengths[0]  # no member needs the steps after its longest one
+            if lengths[-1] < steps:  # rows still running at step t: a prefix, the members sorted
+                running = tuple(B * sum(n > t for n in lengths) for t in range(steps))
+        rows = inputs[:, :, :steps].reshape(S * B, steps, -1)  # (S*B, T', I), member-major
         params = tuple(self.parameters())
-        out = FusedSequence.apply(self, fused_steps(mode), return_weights, rows, *params)
+        out = FusedSequence.apply(self, fused_steps(mode), return_weights, running, rows, *params)
+        logits, weightings = (out, []) if not return_weights else (out[0], out[1:])
+        logits = logits.view(S, B, steps, -1)  # (S, B, T', O)
+        if steps < T:  # the steps no member needs: the output layer's bias alone
+            tail = self.output.bias.view(S, 1, 1, -1).expand(S, B, T - steps, logits.shape[-1])
+            logits = torch.cat([logits, tail], dim=2)  # (S, B, T, O)
         if not return_weights:
-            return out.view(S, B, *out.shape[1:])  # (S, B, T, O)
-        logits, read_weights, write_weights = (o.view(S, B, *o.shape[1:]) for o in out)
+            return logits
+        read_weights, write_weights = (
+            torch.cat([w, w.new_zeros(w.shape[0], T - steps, *w.shape[2:])], 1).view(S, B, T, *w.shape[2:])
+            for w in weightings)  # (S*B, T', H, N) -> (S, B, T, H, N)
         return logits, {"read": read_weights, "write": write_weights}
 
     def fused_mode(self, device: torch.device, training: bool = False) -> str:
@@ -235,6 +263,11 @@ class NTM(nn.Module):
                                   or (COMPILE_BACKEND, self.spec) in _COMPILE_FAILED):
             mode = "eager"
         return mode
+
+    @property
+    def packs(self) -> bool:
+        """Whether a population's forward steps only the members still running (`packed`)."""
+        return self.config.packed
 
     @property
     def spec(self) -> "StepSpec":
@@ -308,9 +341,11 @@ class FusedSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, net: NTM, steps: tuple[Callable, Callable], return_weights: bool,
-                inputs: Tensor, *params: Tensor):
+                running: tuple[int, ...] | None, inputs: Tensor, *params: Tensor):
         spec = net.spec
         B, T, I = inputs.shape
+        running = running or (B,) * T  # rows stepped at each t: a prefix (members sorted by length)
+        per_member = B // (net.members or 1)
         x = inputs.transpose(0, 1)  # (T, B, I)
         base = net.controller.project(x)  # (T, B, G): layer 0's input share, all steps at once
         state = net.init_state(B, inputs)
@@ -322,16 +357,22 @@ class FusedSequence(torch.autograd.Function):
         reads, controller = state.reads.detach().contiguous(), state.controller
         memory = state.memory.transpose(1, 2).contiguous()  # (B, M, N)
         w = torch.cat([state.read_weights, state.write_weights], dim=1)  # (B, H, N)
-        hidden, read_seq, ws, memories, saved = [], [], [w], [], []
+        C, HrM = net.controller.size, spec.read_heads * spec.memory_width
+        features = x.new_zeros(T, B, C + HrM)  # (T, B, C + Hr*M): h_t and r_t; 0 once a row ends
+        ws, memories, saved, step_weights = [w], [], [], weights
         for t in range(T):
+            n = running[t]
+            if n < reads.shape[0]:  # members whose sequences ended drop out: their rows are last
+                reads, memory, w = reads[:n], memory[:n], w[:n]
+                controller = tuple((h[:n], c[:n]) for h, c in controller)
+                step_weights = first_members(weights, n // per_member)
             memories.append(memory)
             h, reads, controller, memory, w, step_saved = steps[0](
-                spec, base[t], reads, controller, memory, w, *weights)
-            hidden.append(h)
-            read_seq.append(reads.flatten(1))
+                spec, base[t, :n], reads, controller, memory, w, *step_weights)
+            features[t, :n, :C] = h
+            features[t, :n, C:] = reads.flatten(1)
             ws.append(w)
             saved.append(step_saved)
-        features = torch.cat([torch.stack(hidden), torch.stack(read_seq)], -1)  # (T, B, C + Hr*M)
         out = net.output
         logits = linear_steps(features, out.weight, out.bias)  # (T, B, O)
         logits = logits.transpose(0, 1).contiguous()  # (B, T, O)
@@ -339,10 +380,10 @@ class FusedSequence(torch.autograd.Function):
             # the weights this pass used, by name: backward computes with these, not with what
             # the module holds by then (a functional_call has restored its own tensors)
             ctx.net, ctx.steps, ctx.weights = net, steps, dict(zip(net.parameter_names, params))
-            ctx.tensors = (x, features, memories, ws, saved, weights)
+            ctx.tensors = (x, features, memories, ws, saved, weights, running)
         if not return_weights:
             return logits
-        all_w = torch.stack(ws[1:], dim=1)  # (B, T, H, N)
+        all_w = torch.stack([pad_rows(w, B) for w in ws[1:]], dim=1)  # (B, T, H, N)
         read_w, write_w = all_w[:, :, : spec.read_heads], all_w[:, :, spec.read_heads :]
         ctx.mark_non_differentiable(read_w, write_w)
         return logits, read_w.contiguous(), write_w.contiguous()
@@ -351,36 +392,45 @@ class FusedSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_logits: Tensor, *_: Tensor):
         net, spec, W = ctx.net, ctx.net.spec, ctx.weights
-        x, features, memories, ws, saved, weights = ctx.tensors
+        x, features, memories, ws, saved, weights, running = ctx.tensors
         T, B, I = x.shape
         C, Hr, M = net.controller.size, spec.read_heads, spec.memory_width
         # the output layer, all steps at once
         S = net.members  # None, or the population's members (rows are S*B', member-major)
+        per_member = B // (S or 1)
         grad_out = grad_logits.transpose(0, 1)  # (T, B, O)
         grads = {"output.weight": outer(grad_out, features, S), "output.bias": total(grad_out, S)}
         grad_features = matmul_steps(grad_out, W["output.weight"])  # (T, B, C + Hr*M)
         grad_hidden, grad_read_seq = grad_features.split([C, Hr * M], dim=-1)
-        # back through time
-        controller_weights, head_weight, _ = weights
-        grad_controller = tuple((x.new_zeros(B, C), x.new_zeros(B, C)) for _ in controller_weights) \
+        # back through time, from the rows that ran the last step
+        n = running[-1]
+        controller_weights, head_weight, _ = first_members(weights, n // per_member)
+        grad_controller = tuple((x.new_zeros(n, C), x.new_zeros(n, C)) for _ in controller_weights) \
             if spec.controller == "lstm" else ()
-        grad_reads = x.new_zeros(B, Hr * M)
-        grad_memory = torch.zeros_like(memories[0])  # (B, M, N)
-        grad_w = torch.zeros_like(ws[0])
+        grad_reads = x.new_zeros(n, Hr * M)
+        grad_memory = torch.zeros_like(memories[-1])  # (n, M, N)
+        grad_w = torch.zeros_like(ws[-1])
         grad_pre, grad_raw = [], []
         for t in reversed(range(T)):
+            if running[t] > n:  # members whose last step is t join: nothing later came from them
+                n = running[t]
+                grad_reads, grad_memory, grad_w = (pad_rows(g, n) for g in (grad_reads, grad_memory, grad_w))
+                grad_controller = tuple((pad_rows(h, n), pad_rows(c, n)) for h, c in grad_controller)
+                controller_weights, head_weight, _ = first_members(weights, n // per_member)
             grad_reads, grad_controller, grad_memory, grad_w, step_pre, step_raw = ctx.steps[1](
-                spec, grad_hidden[t], grad_read_seq[t] + grad_reads, grad_controller, grad_memory,
-                grad_w, memories[t], ws[t], ws[t + 1], saved[t], controller_weights, head_weight)
-            grad_pre.append(step_pre)
-            grad_raw.append(step_raw)
+                spec, grad_hidden[t, :n], grad_read_seq[t, :n] + grad_reads, grad_controller,
+                grad_memory, grad_w, memories[t], ws[t][:n], ws[t + 1], saved[t], controller_weights,
+                head_weight)
+            grad_pre.append(tuple(pad_rows(g, B) for g in step_pre))
+            grad_raw.append(pad_rows(step_raw, B))
         # weight gradients: one product per weight over all steps (lists run t = T-1 .. 0)
         grad_raw = torch.stack(grad_raw[::-1])  # (T, B, P)
         grads["heads.linear.weight"] = outer(grad_raw, features[..., :C], S)
         grads["heads.linear.bias"] = total(grad_raw, S)
         layers = len(controller_weights)
         pre = [torch.stack([g[layer] for g in grad_pre[::-1]]) for layer in range(layers)]  # (T, B, G)
-        v = [torch.stack([s[0][layer][0] for s in saved]) for layer in range(layers)]  # (T, B, D)
+        v = [torch.stack([pad_rows(s[0][layer][0], B) for s in saved])
+             for layer in range(layers)]  # (T, B, D)
         controller_grads, grad_x = net.controller.weight_grads(x, pre, v, W, "controller.")
         grads.update(controller_grads)
         # the initial state: r_0, w_0 = softmax(logits) and (learned) M_0, shared by the batch
@@ -391,8 +441,27 @@ class FusedSequence(torch.autograd.Function):
         grads["weight_logits0"] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
         if "memory0" in W:  # learned initial memory (a "random" one is a buffer)
             grads["memory0"] = total_rows(grad_memory, S).transpose(-1, -2)
-        grad_inputs = grad_x.transpose(0, 1) if ctx.needs_input_grad[3] else None
-        return (None, None, None, grad_inputs, *(grads.get(name) for name in net.parameter_names))
+        grad_inputs = grad_x.transpose(0, 1) if ctx.needs_input_grad[4] else None
+        return (None, None, None, None, grad_inputs,
+                *(grads.get(name) for name in net.parameter_names))
+
+
+def first_members(weights: tuple, k: int) -> tuple:
+    """The fused step's weights (controller layers' (W, bias), head weight, head bias) cut to the
+    first k members (a solo network's are returned whole)."""
+    controller, head_weight, head_bias = weights
+    if head_weight.dim() == 2 or k == head_weight.shape[0]:
+        return weights
+    return (tuple((w[:k], None if b is None else b[:k]) for w, b in controller),
+            head_weight[:k], head_bias[:k])
+
+
+def pad_rows(t: Tensor, rows: int) -> Tensor:
+    """`t` (n, ...) with zero rows appended up to `rows`: a row that ended has no state, no
+    gradient."""
+    if t.shape[0] == rows:
+        return t
+    return torch.cat([t, t.new_zeros(rows - t.shape[0], *t.shape[1:])])
 
 
 COMPILE_BACKEND = "inductor"  # tests swap in a cheaper backend to check tracing alone

@@ -35,10 +35,23 @@ from datamodules.registry import build_task
 from .members import Population
 from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
 from .registry import build_model
+from .optim import optimizers
 from .system import NonFiniteLossError
 
 # what members may differ in: their seed and their optimizer's per-member settings
 PER_MEMBER = ("seed", "lr", "momentum", "out")
+
+
+def scored_steps(mask: Tensor) -> list[int] | None:
+    """Per member, the steps up to its last scored one (mask (S, B, T)); None when every member
+    scores the last step (nothing to skip). Steps after a member's last scored step change
+    nothing it is scored on, so a padded batch need not compute them (models/ntm.py)."""
+    scored = mask.any(dim=1)  # (S, T)
+    if bool(scored[:, -1].all()):
+        return None
+    T = scored.shape[1]
+    last = T - scored.flip(-1).to(torch.int8).argmax(-1)  # (S,): 1 + the last scored step
+    return [max(1, n) for n in last.tolist()]
 
 
 class PopulationSystem(pl.LightningModule):
@@ -67,15 +80,15 @@ class PopulationSystem(pl.LightningModule):
     def members(self) -> int:
         return len(self.configs)
 
-    def forward(self, inputs: Tensor) -> Tensor:
-        return self.population(inputs)  # (S, B, T, I) -> (S, B, T, O)
+    def forward(self, inputs: Tensor, lengths: list[int] | None = None) -> Tensor:
+        return self.population(inputs, lengths=lengths)  # (S, B, T, I) -> (S, B, T, O)
 
     def _member_metrics(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Every member's loss (S,) and metrics (each (S,)), computed for all members at once."""
         if batch["inputs"].dim() == 3:  # a shared (validation, test) batch: the same sequences
             batch = {k: t.expand(self.members, *t.shape) for k, t in batch.items()}  # (S, B, ...)
         inputs, targets, mask = batch["inputs"], batch["targets"], batch["mask"]
-        logits = self(inputs)  # (S, B, T, O)
+        logits = self(inputs, scored_steps(mask))  # (S, B, T, O)
         losses = sequence_costs(logits, targets, mask).mean(-1)  # (S,) nats per sequence
         metrics = sequence_metrics(logits, targets, mask)
         if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences
@@ -171,7 +184,8 @@ class PopulationSystem(pl.LightningModule):
         everything else are copied; the run core renames the callbacks' and DataModule's state."""
         prefix = f"population.members.{s}."
         member = {k: v for k, v in checkpoint.items()
-                  if k not in ("state_dict", "optimizer_states", "stopped_members", "pruned_members")}
+                  if k not in ("state_dict", "optimizer_states", "lr_schedulers", "stopped_members",
+                               "pruned_members")}
         member["state_dict"] = {"net." + k.removeprefix(prefix): v
                                 for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
         member["hyper_parameters"] = {"config": self.configs[s]}
@@ -182,16 +196,17 @@ class PopulationSystem(pl.LightningModule):
             "state": {number[i]: v for i, v in optimizer["state"].items() if i in number},
             "param_groups": [{**group, "params": list(range(len(number)))}],
         }]
+        if "lr_schedulers" in checkpoint:  # a schedule's per-group lists (base_lrs, _last_lr, ...)
+            groups = len(optimizer["param_groups"])
+            member["lr_schedulers"] = [
+                {k: [v[s]] if isinstance(v, list) and len(v) == groups else v for k, v in state.items()}
+                for state in checkpoint["lr_schedulers"]]
         return member
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """One parameter group per member, with its own learning rate (and momentum): what each
-        solo run's optimizer does for its own network (core/config.py's recipe)."""
-        first = self.configs[0]
-        groups = [{"params": net.parameters(), "lr": config["lr"]}
+    def configure_optimizers(self) -> Any:
+        """One parameter group per member, with its own learning rate and momentum (Adam's
+        beta1): what each solo run's optimizer does for its own network (models/schedule.py);
+        the schedule's factor scales each member's own rate."""
+        groups = [{"params": net.parameters(), "lr": config["lr"], "momentum": config["momentum"]}
                   for net, config in zip(self.population.members, self.configs)]
-        if first["optimizer"] == "adam":
-            return torch.optim.Adam(groups)
-        for group, config in zip(groups, self.configs):
-            group["momentum"] = config["momentum"]
-        return torch.optim.RMSprop(groups, alpha=0.95)
+        return optimizers(groups, self.configs[0])

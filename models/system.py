@@ -16,6 +16,7 @@ from datamodules.registry import build_task
 
 from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
 from .registry import build_model
+from .optim import optimizers
 
 
 class NonFiniteLossError(RuntimeError):
@@ -98,10 +99,7 @@ class SequenceSystem(pl.LightningModule):
             sync_dist=True,
         )
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         cfg = self.config
-        if cfg["optimizer"] == "adam":
-            return torch.optim.Adam(self.parameters(), lr=cfg["lr"])
-        # Graves (2013, 2014): RMSProp with momentum 0.9 and a decay of 0.95.
-        return torch.optim.RMSprop(self.parameters(), lr=cfg["lr"], alpha=0.95,
-                                   momentum=cfg["momentum"])
+        return optimizers([{"params": self.parameters(), "lr": cfg["lr"], "momentum": cfg["momentum"]}],
+                          cfg)

@@ -282,3 +282,89 @@ def test_each_member_of_a_population_stream_draws_its_solo_stream() -> None:
                 assert torch.equal(batch[key][s, :, :T], solo[key])
                 assert not batch[key][s, :, T:].any()  # padding: zeros, mask False
     assert len(lengths) > 1  # the members' lengths differed, so padding was exercised
+
+
+@pytest.mark.parametrize("model,weightings,packed", [
+    ("ntm", False, True), ("ntm", True, True), ("ntm-ff", False, True), ("ntm", False, False)])
+def test_members_that_end_early_skip_the_padded_steps_exactly(model: str, weightings: bool,
+                                                              packed: bool, monkeypatch) -> None:
+    # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7). Packed, the members run longest first
+    # and a member's rows drop out after its last step (5 + 2 + 4 steps of 6, 4 and 2 rows instead
+    # of 11 steps of 6); either way each member's cost, gradients and weightings are its unpadded
+    # batch's
+    from datamodules.population import pad_to_longest
+    from datamodules.registry import build_task
+    from models.members import Population
+    from models.metrics import sequence_costs
+    from models.population_system import scored_steps
+    from models.registry import build_model
+
+    task = build_task("copy", max_length=5)
+    generator = torch.Generator().manual_seed(0)
+    batches = [task.sample(generator, B, length=length) for length in (2, 5, 3)]
+    nets = []
+    for seed in range(S):
+        torch.manual_seed(seed)
+        nets.append(build_model(model, task.input_size, task.output_size, memory_size=7,
+                                memory_width=3, controller_size=6, fused="eager", packed=packed))
+    population = Population(nets)
+    padded = pad_to_longest(batches)
+    lengths = scored_steps(padded["mask"])
+    assert lengths == [5, 11, 7]
+    rows = []
+    step = ntm_module._EAGER_STEPS[0]
+    monkeypatch.setattr(ntm_module, "_EAGER_STEPS", (
+        lambda spec, base, *a: rows.append(base.shape[0]) or step(spec, base, *a),
+        ntm_module._EAGER_STEPS[1]))
+    out = population(padded["inputs"], lengths=lengths, return_weights=weightings)
+    logits, weights = out if weightings else (out, None)
+    assert rows == ([6] * 5 + [4] * 2 + [2] * 4 if packed else [6] * 11)
+    costs = [sequence_costs(logits[s], padded["targets"][s], padded["mask"][s]).mean() for s in range(S)]
+    sum(costs).backward()
+    for s, (net, batch) in enumerate(zip(nets, batches)):
+        grads = {name: p.grad.clone() for name, p in net.named_parameters()}
+        net.zero_grad()
+        solo_out = net(batch["inputs"], return_weights=weightings)
+        solo_logits = solo_out[0] if weightings else solo_out
+        solo = sequence_costs(solo_logits, batch["targets"], batch["mask"]).mean()
+        solo.backward()
+        steps = batch["inputs"].shape[1]
+        torch.testing.assert_close(costs[s], solo, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(logits[s, :, :steps], solo_logits, atol=1e-6, rtol=1e-6)
+        if weightings:
+            for kind in ("read", "write"):
+                torch.testing.assert_close(weights[kind][s, :, :steps], solo_out[1][kind])
+                if packed:
+                    assert not weights[kind][s, :, steps:].any()  # steps it did not run: zero
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(grads[name], p.grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_a_packed_population_compiles_one_graph_per_count_of_running_members(monkeypatch) -> None:
+    # lengths 6, 4, 2: 3, 2 and then 1 member(s) running -> three forward graphs and three
+    # backward ones (the cost that keeps `packed` off by default), and the compiled values and
+    # gradients are the eager ones
+    from models.members import Population
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(ntm_module, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(ntm_module, "_COMPILED", {})
+    config = NTMConfig(memory_size=7, memory_width=3, controller_size=6, fused="eager", packed=True)
+    nets = solo_nets(config)
+    population = Population(nets)
+    x, lengths = inputs(), [2, 6, 4]
+    eager = population(x, lengths=lengths)
+    loss_of(eager).backward()
+    eager_grads = [p.grad.clone() for p in population.parameters()]
+    population.zero_grad()
+    for net in nets:
+        net.config = NTMConfig(**{**config.__dict__, "fused": "compile"})
+    population.body.config = nets[0].config
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    compiled = population(x, lengths=lengths)
+    loss_of(compiled).backward()
+    assert ntm_module._COMPILE_FAILED == {}
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 6
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=1e-5)
+    for a, b in zip(population.parameters(), eager_grads):
+        torch.testing.assert_close(a.grad, b, atol=1e-6, rtol=1e-5)

@@ -142,8 +142,8 @@ def test_a_non_finite_loss_stops_one_member_and_the_others_go_on(tmp_path, tiny_
                                                                  capsys) -> None:
     forward = PopulationSystem.forward
 
-    def poisoned(self, inputs):
-        out = forward(self, inputs)
+    def poisoned(self, inputs, *lengths):
+        out = forward(self, inputs, *lengths)
         if self.training and self.global_step >= 4:
             out = torch.cat([out[:1], out[1:] * float("nan")])  # member 1's outputs only
         return out
@@ -187,7 +187,7 @@ def test_each_member_records_when_it_converged(tmp_path, tiny_config, monkeypatc
 
 def test_when_every_member_stops_the_population_stops(tmp_path, tiny_config, monkeypatch) -> None:
     forward = PopulationSystem.forward
-    monkeypatch.setattr(PopulationSystem, "forward", lambda self, inputs: forward(self, inputs) * (
+    monkeypatch.setattr(PopulationSystem, "forward", lambda self, *args: forward(self, *args) * (
         float("nan") if self.training and self.global_step >= 4 else 1.0))
     population, cfgs = members(tiny_config, tmp_path / "pop")
     with pytest.raises(NonFiniteLossError, match="every member stopped; member 1: non-finite loss at step 4"):

@@ -102,8 +102,8 @@ def test_pruning_or_a_nan_stops_one_member_and_the_others_keep_their_values(tmp_
                         lambda self: self.number == 1 or should_prune(self))
     forward = PopulationSystem.forward
 
-    def poisoned(self, inputs):  # member 2's outputs turn NaN at step 6
-        out = forward(self, inputs)
+    def poisoned(self, inputs, *lengths):  # member 2's outputs turn NaN at step 6
+        out = forward(self, inputs, *lengths)
         if self.training and self.global_step >= 6:
             out = torch.cat([out[:2], out[2:] * float("nan")])
         return out
