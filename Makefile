@@ -24,7 +24,7 @@ $(VENV): pyproject.toml
 
 install: $(VENV) ## create .venv and install the project (no-op when up to date)
 
-demo: install ## = make reproduce QUICK=1: NTM vs LSTM on copy, one seed, its report (CPU, W&B offline)
+demo: install ## = make reproduce QUICK=1 WORKERS=2: three NTM seeds (one population) vs the LSTM on copy, its report (CPU, W&B offline)
 	.venv/bin/ntmbench demo $(ARGS)
 
 test: install ## the fast test tier (what CI runs)

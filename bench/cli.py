@@ -109,7 +109,8 @@ def build_parser() -> Parser:
                    help="cpu, gpu, or auto (default: a GPU when present)")
     renamed(p, "--device", "--accelerator", values={"cuda": "gpu"})
     p.add_argument("--threads", type=at_least(1), default=1, help="torch threads while timing steps")
-    p.add_argument("--seeds", default="0,1,2", help="convergence seeds, e.g. 0,1,2")
+    p.add_argument("--seeds", type=seed_list, default=list(range(10)),
+                   help="convergence seeds, trained as one population (default 0,1,...,9)")
     p.add_argument("--out", default="reports/bench", help="tables and plots (default reports/bench)")
     p = sub.add_parser("wandb-workspace", help="save W&B views comparing a project's runs: one per "
                                                "task, one for the sweeps")

@@ -25,9 +25,10 @@ def test_the_demo_says_what_it_does_in_at_most_forty_lines(tmp_path: Path) -> No
     lines = [line for line in re.split(r"[\r\n]", done.stdout + done.stderr) if line.strip()]
     said = [line for line in lines if not BAR.match(line)]
     assert len(said) <= 40, "\n".join(said)
-    assert said[0].startswith("plan quick v") and "plan quick: 2/2 runs, " in "\n".join(said)
-    assert any(line.startswith("┃ length ┃ ntm seed 0 ┃ lstm seed 0 ┃") for line in said)
+    assert said[0].startswith("plan quick v") and "plan quick: 4/4 runs, " in "\n".join(said)
+    assert any(line.startswith("┃ length ┃ ntm seed 0 ┃ ntm seed 1 ┃ ntm seed 2 ┃ lstm seed 0 ┃")
+               for line in said)
     assert any(re.match(r"^NTM seeds below 0.1 bit errors per sequence on the training lengths: "
-                        r"\d of 1$", line) for line in said)
+                        r"\d of 3$", line) for line in said)
     assert (tmp_path / "report" / "index.html").exists()
     assert not [line for line in said if "Warning" in line or "Tip" in line or "wandb:" in line]
