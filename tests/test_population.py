@@ -227,17 +227,11 @@ def test_members_with_their_own_learning_rates_train_as_their_solo_runs(optimize
             torch.testing.assert_close(a, b, atol=tolerance, rtol=0, msg=name)
 
 
-@pytest.mark.parametrize("model", ["ntm", "ntm-ff", "lstm"])
-def test_members_of_different_lengths_share_a_padded_batch_exactly(model: str) -> None:
-    # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7) padded to T = 11: each member's cost
-    # and gradients are those of its unpadded batch
+def copy_members(model: str, **options):
+    """Copy batches of lengths 2, 5 and 3 (T = 5, 11, 7) for S members of `model` seeded 0..S-1."""
     from datamodules.registry import build_task
-    from datamodules.population import pad_to_longest
-    from models.metrics import sequence_costs
     from models.registry import build_model
 
-    options = {"lstm": dict(layers=1, size=6)}.get(model, dict(memory_size=7, memory_width=3,
-                                                              controller_size=6, fused="eager"))
     task = build_task("copy", max_length=5)
     generator = torch.Generator().manual_seed(0)
     batches = [task.sample(generator, B, length=length) for length in (2, 5, 3)]
@@ -245,6 +239,19 @@ def test_members_of_different_lengths_share_a_padded_batch_exactly(model: str) -
     for seed in range(S):
         torch.manual_seed(seed)
         nets.append(build_model(model, task.input_size, task.output_size, **options))
+    return task, batches, nets
+
+
+@pytest.mark.parametrize("model", ["ntm", "ntm-ff", "lstm"])
+def test_members_of_different_lengths_share_a_padded_batch_exactly(model: str) -> None:
+    # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7) padded to T = 11: each member's cost
+    # and gradients are those of its unpadded batch
+    from datamodules.population import pad_to_longest
+    from models.metrics import sequence_costs
+
+    options = {"lstm": dict(layers=1, size=6)}.get(model, dict(memory_size=7, memory_width=3,
+                                                              controller_size=6, fused="eager"))
+    task, batches, nets = copy_members(model, **options)
     population = stack(nets)
     padded = pad_to_longest(batches)
     assert padded["inputs"].shape == (S, B, 11, task.input_size)
@@ -293,20 +300,12 @@ def test_members_that_end_early_skip_the_padded_steps_exactly(model: str, weight
     # of 11 steps of 6); either way each member's cost, gradients and weightings are its unpadded
     # batch's
     from datamodules.population import pad_to_longest
-    from datamodules.registry import build_task
     from models.members import Population
     from models.metrics import sequence_costs
     from models.population_system import scored_steps
-    from models.registry import build_model
 
-    task = build_task("copy", max_length=5)
-    generator = torch.Generator().manual_seed(0)
-    batches = [task.sample(generator, B, length=length) for length in (2, 5, 3)]
-    nets = []
-    for seed in range(S):
-        torch.manual_seed(seed)
-        nets.append(build_model(model, task.input_size, task.output_size, memory_size=7,
-                                memory_width=3, controller_size=6, fused="eager", packed=packed))
+    task, batches, nets = copy_members(model, memory_size=7, memory_width=3, controller_size=6,
+                                       fused="eager", packed=packed)
     population = Population(nets)
     padded = pad_to_longest(batches)
     lengths = scored_steps(padded["mask"])
