@@ -34,8 +34,8 @@ from datamodules.registry import build_task
 
 from .members import Population
 from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
-from .registry import build_model
 from .optim import optimizers
+from .registry import build_model
 from .system import NonFiniteLossError
 
 # what members may differ in: their seed and their optimizer's per-member settings
@@ -88,7 +88,10 @@ class PopulationSystem(pl.LightningModule):
         if batch["inputs"].dim() == 3:  # a shared (validation, test) batch: the same sequences
             batch = {k: t.expand(self.members, *t.shape) for k, t in batch.items()}  # (S, B, ...)
         inputs, targets, mask = batch["inputs"], batch["targets"], batch["mask"]
-        logits = self(inputs, scored_steps(mask))  # (S, B, T, O)
+        # a packed NTM steps each member only to its last scored step (mask: a host sync, so
+        # read only when the network uses it)
+        packs = getattr(self.population.body, "packs", False)
+        logits = self(inputs, scored_steps(mask) if packs else None)  # (S, B, T, O)
         losses = sequence_costs(logits, targets, mask).mean(-1)  # (S,) nats per sequence
         metrics = sequence_metrics(logits, targets, mask)
         if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences

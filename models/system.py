@@ -15,8 +15,8 @@ from torch import Tensor
 from datamodules.registry import build_task
 
 from .metrics import optimal_cost_bits, sequence_costs, sequence_metrics
-from .registry import build_model
 from .optim import optimizers
+from .registry import build_model
 
 
 class NonFiniteLossError(RuntimeError):

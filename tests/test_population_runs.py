@@ -22,6 +22,7 @@ from core.wandb_run import Filing
 from models.population_system import PopulationSystem
 from models.system import NonFiniteLossError
 from reports.collect import collect
+from conftest import TINY_NTM
 from test_reliability import ENV
 from test_training import history_values, wandb_records
 
@@ -235,6 +236,28 @@ def test_a_killed_population_resumes_to_the_same_result(tmp_path, tiny_config) -
         assert va["val/cost_bits"].tolist() == pytest.approx(vb["val/cost_bits"].tolist(), rel=1e-6)
         folders = list(a.run_dir.glob("wandb/offline-run-*"))  # one W&B run id for both attempts
         assert len(folders) == 2 and all((a.run_dir / "wandb_id").read_text() in f.name for f in folders)
+
+
+def test_a_packed_population_trains_as_a_padded_one(tmp_path, tiny_config, monkeypatch) -> None:
+    # -m packed=true through Lightning: the members' batches differ in length, the packed step
+    # runs fewer rows, and every member ends where the padded population's member ends
+    import models.ntm as ntm_module
+
+    rows = []
+    step = ntm_module._EAGER_STEPS[0]
+    monkeypatch.setattr(ntm_module, "_EAGER_STEPS", (
+        lambda spec, base, *a: rows.append(base.shape[0]) or step(spec, base, *a),
+        ntm_module._EAGER_STEPS[1]))
+    results = {}
+    for packed in (False, True):
+        options = {**TINY_NTM, "fused": "eager", "packed": packed}
+        population, cfgs = members(tiny_config, tmp_path / f"packed-{packed}", model_options=options)
+        rows.clear()
+        results[packed] = (train_population(cfgs, population), sum(rows))
+    (padded, padded_rows), (packed, packed_rows) = results[False], results[True]
+    assert packed_rows < padded_rows  # it skipped the rows of members that had ended
+    for a, b in zip(padded, packed):
+        pd.testing.assert_frame_equal(a.test, b.test, atol=TOLERANCE, rtol=0)
 
 
 def test_a_population_refuses_what_it_cannot_train_before_writing(tmp_path, tiny_config, capsys) -> None:
