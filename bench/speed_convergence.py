@@ -13,6 +13,7 @@ last validation, which decides whether the seed learned (as the demo's verdict d
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -25,6 +26,7 @@ from core.config import CONVERGED_BELOW, RunConfig
 from core.population import population_configs, train_population
 from core.tables import markdown
 from core.wandb_run import Filing
+from reports.converge import sequences_to_converge
 
 from .plan import load_plan, planned_runs
 
@@ -46,15 +48,15 @@ def demo_recipe(out: Path, quick: bool = False) -> RunConfig:
 def member_row(run_dir: Path, seed: int) -> dict:
     """When seed `seed` first validated below the threshold, its worst validation after, its last."""
     metrics = pd.read_csv(run_dir / "csv" / "metrics.csv").dropna(subset=["val/bit_errors"])
-    metrics = metrics.sort_values("step")
-    errors = metrics["val/bit_errors"].to_numpy()
-    below = (errors < CONVERGED_BELOW).nonzero()[0]
-    row = {"seed": seed, "reached": bool(len(below)), "sequences": None, "seconds": None,
-           "worst_after": None, "last": float(errors[-1]), "learned": bool(errors[-1] < CONVERGED_BELOW)}
-    if len(below):
-        first = metrics.iloc[below[0]]
-        row.update(sequences=int(first["train/sequences"]), seconds=float(first["val/wall_s"]),
-                   worst_after=float(errors[below[0]:].max()))
+    metrics = metrics.sort_values("step", kind="stable")
+    last = float(metrics["val/bit_errors"].iloc[-1])
+    row = {"seed": seed, "reached": False, "sequences": None, "seconds": None, "worst_after": None,
+           "last": last, "learned": last < CONVERGED_BELOW}
+    first = sequences_to_converge(metrics, x="train/sequences", y="val/bit_errors")  # the report's
+    if not math.isnan(first):
+        after = metrics[metrics["train/sequences"] >= first]
+        row.update(reached=True, sequences=int(first), seconds=float(after["val/wall_s"].iloc[0]),
+                   worst_after=float(after["val/bit_errors"].max()))
     return row
 
 

@@ -37,10 +37,9 @@ class LSTMBaseline(nn.Module):
         self.lstm = nn.LSTM(input_size, c.size, num_layers=c.layers, batch_first=True)
         self.output = nn.Linear(c.size, output_size)
 
-    def forward(self, inputs: Tensor, return_weights: bool = False, lengths=None) -> Tensor:
+    def forward(self, inputs: Tensor, return_weights: bool = False) -> Tensor:
         """inputs (B, T, I) -> logits (B, T, O); a population's (S, B, T, I) -> (S, B, T, O),
-        its members one after another. `return_weights` and `lengths` exist only to match the
-        NTM (every step is computed; a padded one is never scored)."""
+        its members one after another. `return_weights` exists only to match the NTM."""
         if return_weights:
             raise ValueError("the lstm model has no memory weightings; use return_weights=False")
         if members(self.output.weight, 2) is not None:

@@ -188,12 +188,11 @@ class NTM(nn.Module):
         With return_weights, also every head's w_t: {"read": (B, T, Hr, N), "write": (B, T, Hw, N)}
         (a population's with the leading S).
 
-        `lengths` (a population's, fused path, with `packed`): the steps each member needs, in
-        descending order (members.Population sorts its members so): a member's rows drop out
-        after its last step,
-        as a PackedSequence's do, so a batch padded to the longest member costs what its members'
-        own lengths cost. Their later logits are the output layer's bias alone (never scored) and
-        their weightings zero.
+        `lengths` (a population's, fused path): the steps each member needs, in descending order.
+        members.Population passes them, sorting its members so, when the NTM `packs` (`packed`).
+        A member's rows drop out after its last step, as a PackedSequence's do, so a batch padded
+        to the longest member costs what its members' own lengths cost. Their later logits are the
+        output layer's bias alone (never scored) and their weightings zero.
         """
         mode = self.fused_mode(inputs.device, torch.is_grad_enabled())
         if self.members is not None:
@@ -230,7 +229,7 @@ class NTM(nn.Module):
                 self.config, fused="off")).to(self.read0.device))
             return looped(self, solo, inputs, return_weights=return_weights)
         running, steps = None, T
-        if lengths is not None and self.config.packed:
+        if lengths is not None:
             lengths = [min(int(n), T) for n in lengths]
             if len(lengths) != S or lengths != sorted(lengths, reverse=True) or min(lengths) < 1:
                 raise ValueError(f"lengths: one per member, >= 1, longest first (got {lengths})")

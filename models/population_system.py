@@ -208,7 +208,7 @@ class PopulationSystem(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """One parameter group per member, with its own learning rate and momentum (Adam's
-        beta1): what each solo run's optimizer does for its own network (models/schedule.py);
+        beta1): what each solo run's optimizer does for its own network (models/optim.py);
         the schedule's factor scales each member's own rate."""
         groups = [{"params": net.parameters(), "lr": config["lr"], "momentum": config["momentum"]}
                   for net, config in zip(self.population.members, self.configs)]
