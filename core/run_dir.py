@@ -51,7 +51,9 @@ def claim_config(cfg: RunConfig, write: bool) -> None:
     identity (RunConfig.identity: display settings such as `progress` do not count; the file
     keeps what the run was started with). A config
     that differs only in a larger `max_steps` extends the run: it resumes from its last
-    checkpoint and trains on, as if it had been given that budget from the start."""
+    checkpoint and trains on, as if it had been given that budget from the start. That holds only
+    for a constant learning rate: a scheduled one (cosine) is a function of `max_steps`, so a
+    raised budget would resume at another rate than the run had, and is refused."""
     config_file = cfg.run_dir / "config.yaml"
     current = cfg.identity()
     if config_file.exists():
@@ -64,6 +66,12 @@ def claim_config(cfg: RunConfig, write: bool) -> None:
                 raise ConfigError(
                     f"{cfg.run_dir} holds a run of max_steps {previous['max_steps']}; a budget can "
                     f"only grow (got {current['max_steps']}): choose another --out for a shorter run"
+                )
+            if previous.get("lr_schedule", "constant") != "constant":
+                raise ConfigError(
+                    f"{cfg.run_dir} holds a run of max_steps {previous['max_steps']} whose "
+                    f"{previous['lr_schedule']} learning rate is scheduled over that budget, so it "
+                    f"cannot be extended to {current['max_steps']}: choose another --out"
                 )
             if write:
                 extend_budget(cfg, previous["max_steps"])

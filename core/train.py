@@ -12,7 +12,8 @@ Run folder layout (`--out DIR`; unnamed runs get a unique `runs/<task>-<model>-s
                                metrics hold `val/wall_s`, training seconds at every validation
 
 Rerunning the same command with the same `--out` resumes from `last.ckpt`; rerunning it with a
-larger `max_steps` extends the run from there (the shorter budget's test is kept beside it).
+larger `max_steps` extends the run from there (the shorter budget's test is kept beside it;
+a scheduled learning rate, which depends on `max_steps`, is not extended: core/run_dir.py).
 """
 
 from __future__ import annotations

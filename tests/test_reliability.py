@@ -164,6 +164,17 @@ def test_a_lowered_budget_is_refused_and_changes_nothing(tmp_path: Path, tiny_co
     assert after == before
 
 
+def test_a_scheduled_rate_is_not_extended_and_changes_nothing(tmp_path: Path, tiny_config) -> None:
+    """A cosine rate is a function of max_steps: a raised budget would resume the finished run at
+    a higher rate than it ended with, not as if it had had that budget from the start."""
+    train(tiny_config(tmp_path / "run", max_steps=6, val_every=3, lr_schedule="cosine"))
+    before = run_files(tmp_path / "run")
+    with pytest.raises(ConfigError, match="cosine learning rate is scheduled over that budget, so it "
+                                          "cannot be extended to 9: choose another --out"):
+        train(tiny_config(tmp_path / "run", max_steps=9, val_every=3, lr_schedule="cosine"))
+    assert run_files(tmp_path / "run") == before
+
+
 def test_concurrent_runs_get_their_own_folders(tmp_path: Path, tiny_config) -> None:
     config = write_config(tmp_path / "c.yaml", tiny_config)
     procs = [start(config, tmp_path) for _ in range(3)]
