@@ -7,8 +7,8 @@ NTMBENCH_VERBOSE=1, which child processes inherit) brings them back.
 
 What `quiet_console` hides: Lightning's info lines (GPU/TPU available, its LitLogger and
 LitModels tips, the `weights_only` notice), DeprecationWarning and FutureWarning from any library,
-Lightning's warning that a resumed run's CSV folder is not empty (core/train.py keeps its
-rows) and, under DDP, its advice to sync epoch-level metrics (every rank validates the whole
+Lightning's warnings that a resumed run's CSV folder (core/train.py keeps its rows) or
+checkpoint folder (its best.ckpt is the run's own) is not empty and, under DDP, its advice to sync epoch-level metrics (every rank validates the whole
 fixed validation set, so they agree). W&B's console is silenced where its runs open (core/wandb_run.py).
 """
 
@@ -30,6 +30,8 @@ from .hardware import describe_hardware
 VERBOSE_ENV = "NTMBENCH_VERBOSE"
 QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 QUIET_MESSAGES = (r"Experiment logs directory .* exists and is not empty",
+                  # a resumed run's best.ckpt is its own, replaced when validation improves
+                  r"Checkpoint directory .* exists and is not empty",
                   # under DDP every rank validates the whole fixed validation set: equal values
                   r".*sync_dist=True.*")
 

@@ -52,6 +52,16 @@ def test_a_train_run_prints_its_start_its_bar_its_wandb_line_and_its_table(tmp_p
     assert not [line for line in lines if any(word in line for word in CHATTER)]
 
 
+def test_a_resumed_population_keeping_best_checkpoints_stays_quiet(tmp_path: Path) -> None:
+    """Resuming writes into checkpoint folders that hold best.ckpt, which Lightning warns about."""
+    run = tmp_path / "run"
+    for steps in ("4", "6"):
+        lines = console("--out", str(run), "--max-steps", steps, "--val-every", "2",
+                        "--test-on", "best", "--seeds", "0,1")
+        assert not [line for line in lines if any(word in line for word in CHATTER)], lines
+    assert lines[0] == f"{run}/seed0: budget raised from 4 to 6 steps; training on from its last checkpoint"
+
+
 def test_verbose_brings_the_libraries_lines_back(tmp_path: Path) -> None:
     lines = console("--out", str(tmp_path / "run"), "--no-progress", "--verbose")
     assert "GPU available: False, used: False" in lines
