@@ -8,8 +8,9 @@ NTMBENCH_VERBOSE=1, which child processes inherit) brings them back.
 What `quiet_console` hides: Lightning's info lines (GPU/TPU available, its LitLogger and
 LitModels tips, the `weights_only` notice), DeprecationWarning and FutureWarning from any library,
 Lightning's warnings that a resumed run's CSV folder (core/train.py keeps its rows) or
-checkpoint folder (its best.ckpt is the run's own) is not empty and, under DDP, its advice to sync epoch-level metrics (every rank validates the whole
-fixed validation set, so they agree). W&B's console is silenced where its runs open (core/wandb_run.py).
+checkpoint folder (its best.ckpt is the run's own) is not empty and, under DDP, its advice to
+sync epoch-level metrics (every rank validates the whole fixed validation set, so they agree).
+W&B's console is silenced where its runs open (core/wandb_run.py).
 """
 
 from __future__ import annotations
