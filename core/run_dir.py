@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from models.schedule import BUDGET_SCHEDULES
+
 from .config import DISPLAY_FIELDS, ConfigError, RunConfig, load_yaml
 from .files import write_text
 
@@ -67,7 +69,7 @@ def claim_config(cfg: RunConfig, write: bool) -> None:
                     f"{cfg.run_dir} holds a run of max_steps {previous['max_steps']}; a budget can "
                     f"only grow (got {current['max_steps']}): choose another --out for a shorter run"
                 )
-            if previous.get("lr_schedule", "constant") != "constant":
+            if previous["lr_schedule"] in BUDGET_SCHEDULES:
                 raise ConfigError(
                     f"{cfg.run_dir} holds a run of max_steps {previous['max_steps']} whose "
                     f"{previous['lr_schedule']} learning rate is scheduled over that budget, so it "

@@ -10,7 +10,8 @@ applied to each parameter group's own `lr`, so a population's members keep their
     lr_factor("cosine", step=500, max_steps=1000)   -> 0.5
     lr_factor("constant", step=5, max_steps=1000, warmup_steps=10) -> 0.6
 
-A run resumed to a larger `max_steps` stretches the rest of its cosine to the new end.
+A cosine's factor is a function of `max_steps`, so a finished run of it is not extended to a
+larger budget (core/run_dir.py refuses: it would resume at a higher rate than it ended with).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 
 SCHEDULES = ("constant", "cosine")
+BUDGET_SCHEDULES = ("cosine",)  # those whose factor depends on max_steps
 
 
 def lr_factor(schedule: str, step: int, max_steps: int, warmup_steps: int = 0) -> float:
