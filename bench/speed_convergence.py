@@ -2,10 +2,11 @@
 trained as one population, and how many learn and when.
 
 Each seed is the demo's NTM run with that seed (same sizes, optimizer, schedule, batch and
-budget); the ten train together (core/population.py), so a member is exactly the solo run of its
-seed. Per seed the table reads its CSV metrics: the first validation below 0.1 bit errors per
-sequence (sequences and the population's seconds by then), the worst validation after it, and the
-last validation, which decides whether the seed learned (as the demo's verdict does):
+budget); the ten train together (core/population.py), so a member follows the solo run of its
+seed to float32 round-off (which spikes can grow into another trajectory over a run). Per seed
+the table reads its CSV metrics: the first validation below 0.1 bit errors per sequence
+(sequences and the population's seconds by then), the worst validation after it, and the last
+validation, which decides whether the seed learned (as the demo's verdict does):
 
     ntmbench bench --only convergence                  (make bench: seeds 0, 1, ..., 9)
     ntmbench bench --only convergence --quick          (two seeds, a short budget: a smoke test)
