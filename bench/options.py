@@ -126,7 +126,8 @@ HINTS = {
     "task": "the task (datamodules/registry.py; default copy)",
     "model": "the model (models/registry.py; default ntm)",
     "preset": "paper (default: sizes and lr of the paper's tables) or none",
-    "optimizer": "default rmsprop, as in the paper",
+    "optimizer": ("rmsprop (default), rmsprop-centered (the form of Graves 2013, "
+                  "models/optim.py) or adam"),
     "lr": "learning rate (default: the preset's)",
     "momentum": "RMSprop's momentum, Adam's beta1 (default 0.9)",
     "clip": "gradients clipped elementwise to [-clip, clip] (default 10)",

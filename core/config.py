@@ -25,7 +25,7 @@ from models.schedule import SCHEDULES
 
 from .errors import ConfigError
 
-OPTIMIZERS = ("rmsprop", "adam")
+OPTIMIZERS = ("rmsprop", "adam", "rmsprop-centered")  # see models/optim.py
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
 # which weights the test lengths score: the last step's, or the validation point with the lowest
 # cost (checkpoints/best.ckpt; validation uses training lengths only, so no test data chooses)

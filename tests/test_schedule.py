@@ -74,6 +74,24 @@ def test_members_follow_the_schedule_at_their_own_rates_as_their_solo_runs(tmp_p
         assert last_lrs(results[s].run_dir) == pytest.approx(last_lrs(solo.run_dir))
 
 
+def test_centered_rmsprop_is_graves_form(tiny_config, tmp_path) -> None:
+    """One update of `rmsprop-centered` on a known gradient: Graves (2013) eqs. 38-41 with the
+    variance floor as torch's eps outside the root (models/optim.py)."""
+    cfg = tiny_config(tmp_path, optimizer="rmsprop-centered", lr=1e-3, momentum=0.9).resolved()
+    system = SequenceSystem(cfg.to_dict())
+    optimizer = system.configure_optimizers()
+    group = optimizer.param_groups[0]
+    assert group["centered"] and group["eps"] == 1e-2 and group["alpha"] == 0.95
+    p = next(system.parameters())
+    before = p.detach().clone()
+    grad = torch.full_like(p, 0.2)
+    p.grad = grad.clone()
+    optimizer.step()
+    n, g = 0.05 * grad ** 2, 0.05 * grad  # the running square and mean after one update
+    step = 1e-3 * grad / ((n - g ** 2).sqrt() + 1e-2)  # momentum buffer starts at the first step
+    torch.testing.assert_close(p.detach(), before - step)
+
+
 def test_adam_takes_beta1_from_momentum(tiny_config, tmp_path) -> None:
     cfg = tiny_config(tmp_path, momentum=0.5).resolved()
     optimizer = SequenceSystem(cfg.to_dict()).configure_optimizers()

@@ -263,7 +263,7 @@ def test_evaluate_and_predict_rebuild_from_the_checkpoint(tmp_path: Path, tiny_c
         (["train", "--batch-size", "many"], "argument --batch-size: invalid int value: 'many'"),
         (["train", "-m", "memory_size=0"], "memory_size must be an integer >= 1"),
         (["train", "-m", "colour=red"], "valid options: heads"),
-        (["train", "--optimizer", "sgd"], "argument --optimizer: invalid choice: 'sgd' (choose from 'rmsprop', 'adam')"),
+        (["train", "--optimizer", "sgd"], "argument --optimizer: invalid choice: 'sgd' (choose from 'rmsprop', 'adam', 'rmsprop-centered')"),
     ],
 )
 def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys, argv, fragment) -> None:
