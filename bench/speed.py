@@ -59,6 +59,9 @@ PAPER_NTM = preset("paper", "copy", "ntm")["options"]  # 1 head, LSTM of 100, me
 
 
 # ------------------------------------------------------------------------------------- the machine
+MACHINE_KEYS = ("cpu", "cpu_cores", "torch", "device", "gpu")  # kept per section in machine.json
+
+
 def machine_info(device: torch.device, threads: int) -> dict:
     info = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -211,18 +214,32 @@ def section_table(section: str, df: pd.DataFrame) -> str:
     return convergence_table(df)
 
 
+def machine_of(info: dict) -> str:
+    """The machine a section ran on, as tables.md names it."""
+    return (f"{info['cpu']} ({info['cpu_cores']} cores), torch {info['torch']}, {info['device']}"
+            + (f" ({info['gpu']})" if info.get("gpu") else ""))
+
+
+def section_runs(previous: dict) -> dict:
+    """The sections' runs from an earlier machine.json; a section recorded before each kept its own
+    machine takes the file's (the one every section then ran on)."""
+    machine = {k: previous[k] for k in MACHINE_KEYS if k in previous}
+    return {section: machine | run for section, run in previous.get("runs", {}).items()}
+
+
 def write_tables(out: Path, info: dict) -> None:
-    """tables.md from every section's CSV in `out`, each with the command and time that made it."""
-    text = [f"Machine: {info['cpu']} ({info['cpu_cores']} cores), torch {info['torch']}, "
-            f"{info['device']}; steps timed with {info['threads']} thread(s), the convergence population "
-            "with 1 thread.", ""]
+    """tables.md from every section's CSV in `out`, each with the command, time and machine that
+    made it (`bench --only` reruns some sections, maybe on another machine of the same kind)."""
+    text = [f"Steps timed with {info['threads']} thread(s), the convergence population with 1 "
+            "thread.", ""]
     for section, (name, title) in TABLES.items():
         if not (out / name).exists():
             continue
         run = info.get("runs", {}).get(section, {})
+        where = f", on {machine_of(run)}" if "cpu" in run else ""
         text += [f"**{title}**", "", f"`{run.get('command', 'ntmbench bench')}`, {run.get('date', '')}"
-                 f", load average {run.get('load_average_start', [float('nan')])[0]:.1f} at the "
-                 "start.", "", section_table(section, pd.read_csv(out / name)), ""]
+                 f"{where}, load average {run.get('load_average_start', [float('nan')])[0]:.1f} "
+                 "at the start.", "", section_table(section, pd.read_csv(out / name)), ""]
     write_text(out / "tables.md", "\n".join(text))
 
 
@@ -240,11 +257,12 @@ def bench_command(args: argparse.Namespace) -> int:
         [f"--only {args.only}"] if args.only != ",".join(SECTIONS) else []) + (
         [f"--accelerator {args.accelerator}"] if args.accelerator != "auto" else []))
     previous = out / "machine.json"
-    runs = json.loads(previous.read_text()).get("runs", {}) if previous.exists() else {}
+    runs = section_runs(json.loads(previous.read_text())) if previous.exists() else {}
     torch.set_num_threads(args.threads)
     try:
         for section in sections:
-            start = {"command": command, "date": datetime.now(timezone.utc).isoformat(
+            start = {k: info[k] for k in MACHINE_KEYS if k in info} | {
+                "command": command, "date": datetime.now(timezone.utc).isoformat(
                 timespec="seconds"), "quick": args.quick, "load_average_start": list(os.getloadavg())}
             if section == "speed":
                 modes = ["off", "eager"] if args.quick else ["off", "eager", "compile"]

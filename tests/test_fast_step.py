@@ -554,6 +554,33 @@ def test_bench_sections_are_checked():
     assert main(["bench", "--only", "speed,bogus"]) == 2
 
 
+def test_each_bench_section_names_the_machine_it_ran_on(tmp_path):
+    # `bench --only` reruns a section, maybe on another machine: the others keep theirs, and a
+    # section written before machines were kept per section takes its file's machine
+    import pandas as pd
+
+    from bench.speed import section_runs, write_tables
+
+    old = {"cpu": "AMD EPYC", "cpu_cores": 2, "torch": "2.13.0+cpu", "device": "cpu", "threads": 1,
+           "runs": {"scaling": {"command": "ntmbench bench", "date": "d1", "load_average_start": [1.0]}}}
+    runs = section_runs(old)
+    assert runs["scaling"]["cpu"] == "AMD EPYC" and runs["scaling"]["command"] == "ntmbench bench"
+    runs["convergence"] = {"cpu": "Intel Xeon", "cpu_cores": 2, "torch": "2.13.0+cpu", "device": "cpu",
+                           "command": "ntmbench bench --only convergence", "date": "d2",
+                           "load_average_start": [2.0]}
+    scaling = [{"sweep": "length", "model": "ntm", "value": L, "T": 2 * L + 1, "ms_per_step": 2 * L + 1.0}
+               for L in (10, 20)]
+    pd.DataFrame(scaling).to_csv(tmp_path / "scaling.csv", index=False)
+    pd.DataFrame([{"seed": 0, "reached": True, "sequences": 100, "seconds": 1.0, "worst_after": 0.0,
+                   "last": 0.0, "learned": True, "budget": 200, "population_seconds": 2.0,
+                   "optimizer": "rmsprop", "lr": 1e-3, "lr_schedule": "cosine", "warmup_steps": 0,
+                   "batch_size": 32, "threads": 1}]).to_csv(tmp_path / "convergence.csv", index=False)
+    write_tables(tmp_path, {**old, "cpu": "Intel Xeon", "runs": runs})
+    text = (tmp_path / "tables.md").read_text()
+    assert "`ntmbench bench`, d1, on AMD EPYC (2 cores)" in text
+    assert "`ntmbench bench --only convergence`, d2, on Intel Xeon (2 cores)" in text
+
+
 def test_scaling_exponents_read_linear_growth_as_one():
     import pandas as pd
 
