@@ -14,6 +14,7 @@ For H = Hr + Hw heads (read heads first, then write heads), memory width M and s
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -31,6 +32,17 @@ class Heads(NamedTuple):
     add: Tensor  # (B, Hw, M)
 
 
+# How the head layer's bias starts (the paper does not say; NTMConfig.head_init):
+#   "default": torch's Linear init (small uniform biases): every head's parameters start near the
+#              middle of their ranges (gate about 0.5, shift about uniform over -S..S)
+#   "forward": the write heads start writing row after row: gate FORWARD_GATE (mostly the
+#              previous weighting, not content) and shift +1 with probability FORWARD_SHIFT, so each
+#              step writes a row of its own; the read heads as "default"
+HEAD_INITS = ("default", "forward")
+FORWARD_GATE = 0.1
+FORWARD_SHIFT = 0.9
+
+
 class HeadParams(nn.Module):
     """Controller output (B, C) -> `Heads` for `read_heads` read and `write_heads` write heads."""
 
@@ -41,6 +53,7 @@ class HeadParams(nn.Module):
         write_heads: int,
         memory_width: int,
         shift_range: int,
+        head_init: str = "default",
     ) -> None:
         super().__init__()
         self.heads, self.write_heads = read_heads + write_heads, write_heads
@@ -50,6 +63,21 @@ class HeadParams(nn.Module):
         self.address_width = sum(self.address_sizes)
         out = self.heads * self.address_width + write_heads * 2 * memory_width
         self.linear = nn.Linear(in_features, out)
+        if head_init == "forward":
+            self._start_forward(read_heads, shift_range)
+
+    @torch.no_grad()
+    def _start_forward(self, read_heads: int, shift_range: int) -> None:
+        """Set the write heads' gate and shift biases for head_init="forward" (HEAD_INITS)."""
+        M, S = self.memory_width, shift_range
+        bias = self.linear.bias[: self.heads * self.address_width]
+        bias = bias.view(self.heads, self.address_width)[read_heads:]  # (Hw, M + 2S + 4)
+        bias[:, M + 1] = math.log(FORWARD_GATE / (1 - FORWARD_GATE))  # sigmoid -> FORWARD_GATE
+        if S > 0:
+            shift = bias[:, M + 2 : M + 3 + 2 * S]  # (Hw, 2S+1): offsets -S..S
+            rest = (1 - FORWARD_SHIFT) / (2 * S)  # the other offsets' share each
+            shift.zero_()
+            shift[:, S + 1] = math.log(FORWARD_SHIFT / rest)  # softmax -> FORWARD_SHIFT at +1
 
     def forward(self, h: Tensor) -> Heads:
         return activate(self.linear(h), self.heads, self.write_heads, self.memory_width,

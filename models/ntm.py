@@ -40,7 +40,7 @@ from .addressing import (
 )
 from .config import check_choice, check_int
 from .controller import CONTROLLERS, controller_backward, controller_forward
-from .heads import HeadParams, Heads, activate, activate_backward
+from .heads import HEAD_INITS, HeadParams, Heads, activate, activate_backward
 from .members import (
     addmatmul, linear, linear_steps, looped, matmul_steps, members, outer, per_row, template_of,
     total, total_rows,
@@ -70,6 +70,9 @@ class NTMConfig:
     # "constant": every cell 1e-6; "learned": an N x M parameter; "random": a fixed buffer drawn
     # once at construction from N(0, sigma^2), sigma = 1 / sqrt(N + M) (as in pytorch-ntm)
     memory_init: str = "constant"
+    # how the heads' parameters start: "default" (torch's) or "forward" (write heads start
+    # writing row after row; models/heads.py, HEAD_INITS)
+    head_init: str = "default"
     # how forward runs, never what it computes (see the module docstring and FUSED)
     fused: str = "auto"
     # a population's members step only while their own sequences run, longest first, as a
@@ -90,6 +93,7 @@ class NTMConfig:
         # 2S + 1 shifts must fit in the N rows, else offsets would wrap onto each other
         check_int("shift_range", self.shift_range, 0, (self.memory_size - 1) // 2)
         check_choice("memory_init", self.memory_init, MEMORY_INITS)
+        check_choice("head_init", self.head_init, HEAD_INITS)
         check_choice("fused", self.fused, FUSED)
 
     @property
@@ -121,7 +125,7 @@ class NTM(nn.Module):
         controller_cls = CONTROLLERS[c.controller]
         controller_in = input_size + Hr * M
         self.controller = controller_cls(controller_in, c.controller_size, c.controller_layers)
-        self.heads = HeadParams(c.controller_size, Hr, Hw, M, c.shift_range)
+        self.heads = HeadParams(c.controller_size, Hr, Hw, M, c.shift_range, c.head_init)
         self.output = nn.Linear(c.controller_size + Hr * M, output_size)
         # Learned initial read vectors r_0 and weightings w_0 = softmax(logits). The logits start
         # with 90% of each head's weight on row 0: uniform weights on an all-equal (constant)

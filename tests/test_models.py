@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from datamodules.registry import build_task
 from models import MODELS, NTM, NTMConfig, build_model, coerce, model_options, presets
-from models.heads import HeadParams
+from models.heads import HeadParams, activate
 
 TINY = {
     "ntm": dict(memory_size=8, memory_width=4, controller_size=16),
@@ -102,6 +102,35 @@ def test_head_params_have_the_papers_ranges():
     assert p.linear.out_features == 5 * (4 + 1 + 1 + 5 + 1) + 2 * 2 * 4
 
 
+@pytest.mark.parametrize("shift_range", [1, 2])
+def test_forward_head_init_starts_the_write_heads_row_after_row(shift_range):
+    # head_init="forward": every write head starts with gate 0.1 and shift +1 at 0.9, so on a
+    # constant memory (no content to find) each step writes the next row; the read heads and all
+    # weights start as head_init="default" does
+    config = dict(read_heads=2, write_heads=3, memory_size=16, memory_width=4, controller="ff",
+                  controller_size=8, shift_range=shift_range)
+    torch.manual_seed(0)
+    default = NTM(5, 3, NTMConfig(**config))
+    torch.manual_seed(0)
+    forward = NTM(5, 3, NTMConfig(**config, head_init="forward"))
+    address_width = 4 + 2 * shift_range + 4
+    changed = forward.heads.linear.bias != default.heads.linear.bias  # (P,)
+    assert not changed[: 2 * address_width].any() and not changed[5 * address_width :].any()
+    torch.testing.assert_close(forward.heads.linear.weight, default.heads.linear.weight)
+    heads = activate(forward.heads.linear.bias.unsqueeze(0), 5, 3, 4, 2 * shift_range + 1)
+    torch.testing.assert_close(heads.gate[0, 2:, 0], torch.full((3,), 0.1))
+    torch.testing.assert_close(heads.shift[0, 2:, shift_range + 1], torch.full((3,), 0.9))
+    torch.testing.assert_close(heads.shift[0, 2:].sum(-1), torch.ones(3))
+
+    with torch.no_grad():
+        forward.heads.linear.weight.zero_()  # the bias alone: what the heads do before training
+        _, weights = forward(torch.zeros(1, 6, 5), return_weights=True)
+    # w_0 has 90% on row 0, so step t's write weighting peaks on row t + 1 for every write head
+    rows = weights["write"][0].argmax(-1)  # (T, Hw)
+    assert rows.tolist() == [[t + 1] * 3 for t in range(6)]
+    assert (weights["write"][0].amax(-1) > 0.8).all()
+
+
 @pytest.mark.parametrize(
     "name, options, message",
     [
@@ -114,6 +143,7 @@ def test_head_params_have_the_papers_ranges():
         ("ntm", {"read_heads": 0}, "read_heads must be an integer >= 1 or None (got 0)"),
         ("ntm", {"memory_init": "zeros"},
          "memory_init must be one of constant, learned, random (got 'zeros')"),
+        ("ntm", {"head_init": "ones"}, "head_init must be one of default, forward (got 'ones')"),
         ("ntm", {"shift_range": 64}, "shift_range must be an integer in 0..63 (got 64)"),
         ("ntm", {"bogus": 1},
          "unknown option 'bogus' for NTMConfig; valid options: heads, read_heads,"),
