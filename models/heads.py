@@ -73,11 +73,10 @@ class HeadParams(nn.Module):
         bias = self.linear.bias[: self.heads * self.address_width]
         bias = bias.view(self.heads, self.address_width)[read_heads:]  # (Hw, M + 2S + 4)
         bias[:, M + 1] = math.log(FORWARD_GATE / (1 - FORWARD_GATE))  # sigmoid -> FORWARD_GATE
-        if S > 0:
-            shift = bias[:, M + 2 : M + 3 + 2 * S]  # (Hw, 2S+1): offsets -S..S
-            rest = (1 - FORWARD_SHIFT) / (2 * S)  # the other offsets' share each
-            shift.zero_()
-            shift[:, S + 1] = math.log(FORWARD_SHIFT / rest)  # softmax -> FORWARD_SHIFT at +1
+        shift = bias[:, M + 2 : M + 3 + 2 * S]  # (Hw, 2S+1): offsets -S..S; S >= 1 (NTMConfig)
+        rest = (1 - FORWARD_SHIFT) / (2 * S)  # the other offsets' share each
+        shift.zero_()
+        shift[:, S + 1] = math.log(FORWARD_SHIFT / rest)  # softmax -> FORWARD_SHIFT at +1
 
     def forward(self, h: Tensor) -> Heads:
         return activate(self.linear(h), self.heads, self.write_heads, self.memory_width,

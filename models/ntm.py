@@ -38,7 +38,7 @@ from torch.autograd.function import once_differentiable
 from .addressing import (
     _bmm, address, address_backward, address_forward, read, write, write_backward, write_forward,
 )
-from .config import check_choice, check_int
+from .config import OptionError, check_choice, check_int
 from .controller import CONTROLLERS, controller_backward, controller_forward
 from .heads import HEAD_INITS, HeadParams, Heads, activate, activate_backward
 from .members import (
@@ -94,6 +94,9 @@ class NTMConfig:
         check_int("shift_range", self.shift_range, 0, (self.memory_size - 1) // 2)
         check_choice("memory_init", self.memory_init, MEMORY_INITS)
         check_choice("head_init", self.head_init, HEAD_INITS)
+        if self.head_init == "forward" and self.shift_range < 1:  # no +1 shift to start on
+            raise OptionError(f"head_init=forward needs shift_range >= 1 (got {self.shift_range}); "
+                              "raise shift_range or use head_init=default")
         check_choice("fused", self.fused, FUSED)
 
     @property

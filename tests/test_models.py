@@ -144,6 +144,9 @@ def test_forward_head_init_starts_the_write_heads_row_after_row(shift_range):
         ("ntm", {"memory_init": "zeros"},
          "memory_init must be one of constant, learned, random (got 'zeros')"),
         ("ntm", {"head_init": "ones"}, "head_init must be one of default, forward (got 'ones')"),
+        ("ntm", {"head_init": "forward", "shift_range": 0},
+         "head_init=forward needs shift_range >= 1 (got 0); raise shift_range or use "
+         "head_init=default"),
         ("ntm", {"shift_range": 64}, "shift_range must be an integer in 0..63 (got 64)"),
         ("ntm", {"bogus": 1},
          "unknown option 'bogus' for NTMConfig; valid options: heads, read_heads,"),
