@@ -114,7 +114,7 @@ def fixed_setting(text: str) -> tuple[str, object]:
 
 
 RUN_FLAGS = ("task", "model", "preset", "optimizer", "lr", "momentum", "clip", "lr_schedule",
-             "warmup_steps", "batch_size",
+             "warmup_steps", "batch_size", "curriculum",
              "max_steps", "seed", "val_every", "val_batches", "val_batch_size", "test_batch_size",
              "checkpoint_every", "test_on", "devices", "accelerator", "strategy", "out", "wandb_project",
              "wandb_entity", "wandb_mode", "wandb_log_model")
@@ -135,6 +135,8 @@ HINTS = {
                    "a cosine to 0 at --max-steps",
     "warmup_steps": "updates of linear learning-rate warm-up from 0 (default 0)",
     "batch_size": "sequences per update (default 16)",
+    "curriculum": ("updates over which the training range grows from its smallest shape to the "
+                   "full range (copy, repeat copy, associative recall; default 0: no curriculum)"),
     "max_steps": "training updates (default 1000)",
     "seed": "weights and data stream (default 0)",
     "val_every": "updates between validations (default 200)",

@@ -56,6 +56,9 @@ class RunConfig:
     lr_schedule: str = "constant"  # see models/schedule.py: constant (the paper's) or cosine
     warmup_steps: int = 0  # updates of linear warm-up of the learning rate from 0
     batch_size: int = 16
+    # updates over which the training range grows from its smallest shape to the full range
+    # (datamodules/datamodule.py; 0: the full range from the start, the paper's)
+    curriculum: int = 0
     max_steps: int = 1000
     seed: int = 0
     val_every: int = 200  # training steps between validations
@@ -86,6 +89,10 @@ class RunConfig:
         check_choice("test_on", self.test_on, TEST_ON, error=ConfigError)
         check_choice("lr_schedule", self.lr_schedule, SCHEDULES, error=ConfigError)
         check_int("warmup_steps", self.warmup_steps, 0, error=ConfigError)
+        check_int("curriculum", self.curriculum, 0, error=ConfigError)
+        if self.curriculum > self.max_steps:
+            raise ConfigError(f"curriculum ({self.curriculum}) > max_steps ({self.max_steps}): the "
+                              f"run would never train on its full range; lower curriculum")
         if self.warmup_steps >= self.max_steps:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) >= max_steps ({self.max_steps}): "
                               f"the run would never reach its learning rate; lower warmup_steps")

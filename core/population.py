@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import yaml
 
+from datamodules.datamodule import check_curriculum
 from datamodules.population import PopulationDataModule
 from models.population_system import PopulationSystem
 from models.registry import parameter_count
@@ -122,6 +123,7 @@ def train_population(cfgs: Sequence[RunConfig], population_dir: Path,
         system = PopulationSystem([cfg.to_dict() for cfg in cfgs])
     except ValueError as error:  # members that differ in structure
         raise ConfigError(str(error)) from None
+    check_curriculum(system.task, first.curriculum)  # before any file is written
     _check(population_dir, cfgs)
     locks = [RunLock(population_dir), *(RunLock(cfg.run_dir) for cfg in cfgs)]
     try:
@@ -167,7 +169,7 @@ def _fit_and_test(cfgs, population_dir, system, callbacks, filing) -> list[RunRe
     datamodule = PopulationDataModule(
         system.task, [cfg.seed for cfg in cfgs], batch_size=first.batch_size,
         val_batches=first.val_batches, val_batch_size=first.val_batch_size,
-        test_batch_size=first.test_batch_size)
+        test_batch_size=first.test_batch_size, curriculum=first.curriculum)
     last = population_dir / "last.ckpt"
     resume_step = checkpoint_step(last) if last.exists() else None
     solo_key = best_checkpoint(first.run_dir).state_key if first.test_on == "best" else None

@@ -30,7 +30,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-from datamodules.datamodule import TaskDataModule
+from datamodules.datamodule import TaskDataModule, check_curriculum
 from models.registry import parameter_count
 from models.system import SequenceSystem
 
@@ -103,6 +103,7 @@ def datamodule_for(cfg: RunConfig, system: SequenceSystem) -> TaskDataModule:
         val_batches=cfg.val_batches,
         val_batch_size=cfg.val_batch_size,
         test_batch_size=cfg.test_batch_size,
+        curriculum=cfg.curriculum,
     )
 
 
@@ -205,6 +206,7 @@ def train(
     check_fits(cfg)  # a size that cannot fit is one line, before anything is allocated
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     system = SequenceSystem(cfg.to_dict())  # builds task and model: bad options fail before any file
+    check_curriculum(system.task, cfg.curriculum)
     lock = RunLock(cfg.run_dir) if is_rank_zero() else None
     previous_env = os.environ.get(RUN_DIR_ENV)
     os.environ[RUN_DIR_ENV] = str(cfg.run_dir)

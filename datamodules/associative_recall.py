@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Batch, Shape, ShapeError, Task, empty_batch, randint, random_bits, require
+from .base import (Batch, Shape, ShapeError, Task, empty_batch, grown, randint, random_bits,
+                   require)
 
 VECTORS_PER_ITEM = 3
 
@@ -70,8 +71,9 @@ class AssociativeRecall(Task):
         out["mask"][:, q + 2 + V :] = True
         return out
 
-    def train_shape(self, generator: torch.Generator) -> Shape:
-        return {"items": randint(generator, self.min_items, self.max_items)}
+    def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
+        top = grown(self.min_items, self.max_items, fraction)
+        return {"items": randint(generator, self.min_items, top)}
 
     def test_shapes(self) -> list[Shape]:
         return [{"items": K} for K in self.test_items]

@@ -35,6 +35,11 @@ def stable_seed(*parts: object) -> int:
     return zlib.crc32("/".join(map(str, parts)).encode())
 
 
+def grown(low: int, high: int, fraction: float) -> int:
+    """The top of a training range that a curriculum grows: `low` at fraction 0, `high` at 1."""
+    return low + round(min(max(fraction, 0.0), 1.0) * (high - low))
+
+
 def require(task: str, name: str, value: object, low: int, high: int | None = None) -> int:
     """Check that a shape parameter is an integer in [low, high]; raise a one-line ShapeError if not."""
     return check_int(f"{task}: {name}", value, low, high, error=ShapeError)
@@ -47,6 +52,7 @@ class Task:
     name: ClassVar[str]
     shape_names: ClassVar[tuple[str, ...]]
     size_axis: ClassVar[str] = "size"  # what `size` measures, for a plot's axis
+    grows: ClassVar[bool] = True  # whether `train_shape(fraction < 1)` draws smaller shapes
 
     @classmethod
     def size(cls, shape: Shape) -> float:
@@ -81,8 +87,10 @@ class Task:
     def _sample(self, generator: torch.Generator, batch: int, **shape: int) -> Batch:
         raise NotImplementedError
 
-    def train_shape(self, generator: torch.Generator) -> Shape:
-        """A shape drawn from the training range (also used for the validation set)."""
+    def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
+        """A shape drawn from the training range (also used for the validation set). A curriculum
+        passes `fraction` < 1: the range's top is then `grown(low, high, fraction)`, so the draw
+        takes the same random numbers from `generator` and equals the full range's at 1."""
         raise NotImplementedError
 
     def test_shapes(self) -> list[Shape]:

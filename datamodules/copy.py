@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Batch, Shape, ShapeError, Task, empty_batch, randint, random_bits, require
+from .base import (Batch, Shape, ShapeError, Task, empty_batch, grown, randint, random_bits,
+                   require)
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class Copy(Task):
         out["mask"][:, L + 1 :] = True
         return out
 
-    def train_shape(self, generator: torch.Generator) -> Shape:
-        return {"length": randint(generator, self.min_length, self.max_length)}
+    def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
+        top = grown(self.min_length, self.max_length, fraction)
+        return {"length": randint(generator, self.min_length, top)}
 
     def test_shapes(self) -> list[Shape]:
         return [{"length": L} for L in self.test_lengths]

@@ -1,6 +1,8 @@
 """One LightningDataModule for any task: which data, and which splits.
 
 - train: an endless stream, seeded by the run's seed (and the DDP rank), a fresh shape per batch;
+         with a curriculum of C updates, batch i draws from the training range with its top grown
+         from the smallest shape to the largest over the first C batches (Task.train_shape);
 - val:   a fixed set of shapes drawn from the training range;
 - test:  one fixed set per generalization shape, so metrics are reported shape by shape.
 
@@ -14,22 +16,39 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from .base import Batch, Shape, Task, require, stable_seed
+from .base import Batch, Shape, ShapeError, Task, require, stable_seed
+
+
+def check_curriculum(task: Task, curriculum: int) -> int:
+    """`curriculum` if `task` can take it (an integer >= 0, and > 0 only for a task whose training
+    range can grow); else a one-line ShapeError naming the fix."""
+    require("data", "curriculum", curriculum, 0)
+    if curriculum and not task.grows:
+        raise ShapeError(f"{task.name} trains on one shape, so a curriculum has nothing to grow; "
+                         f"drop curriculum (or set it to 0)")
+    return curriculum
 
 
 class TrainStream(IterableDataset):
-    """Endless batches of `task`. Batch i depends only on (task, seed, DDP rank, i), so a resumed
-    run continues with exactly the batches an uninterrupted run would have seen."""
+    """Endless batches of `task`. Batch i depends only on (task, seed, DDP rank, i, curriculum),
+    so a resumed run continues with exactly the batches an uninterrupted run would have seen.
+    `curriculum` > 0 grows the training range over that many batches (0: the full range from
+    the start; from batch `curriculum - 1` on, every batch is the full range's)."""
 
-    def __init__(self, task: Task, batch_size: int, seed: int) -> None:
+    def __init__(self, task: Task, batch_size: int, seed: int, curriculum: int = 0) -> None:
         self.task, self.batch_size, self.seed = task, batch_size, seed
+        self.curriculum = check_curriculum(task, curriculum)
         self.start = 0  # index of the next batch to draw; set when resuming
+
+    def fraction(self, index: int) -> float:
+        """How far batch `index` is through the curriculum: 1.0 once it is over (or without one)."""
+        return min(1.0, (index + 1) / self.curriculum) if self.curriculum else 1.0
 
     def batch(self, index: int, rank: int = 0) -> Batch:
         generator = torch.Generator().manual_seed(
             stable_seed("train", self.task.name, self.seed, rank, index)
         )
-        shape = self.task.train_shape(generator)
+        shape = self.task.train_shape(generator, self.fraction(index))
         return self.task.sample(generator, self.batch_size, **shape)
 
     def __iter__(self):
@@ -64,6 +83,7 @@ class TaskDataModule(pl.LightningDataModule):
         val_batches: int = 10,
         val_batch_size: int = 100,
         test_batch_size: int = 100,
+        curriculum: int = 0,
     ) -> None:
         super().__init__()
         for name, value in [
@@ -77,7 +97,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.batch_size, self.seed = batch_size, seed
         self.val_batches, self.val_batch_size = val_batches, val_batch_size
         self.test_batch_size = test_batch_size
-        self.stream = TrainStream(task, batch_size, seed)
+        self.stream = TrainStream(task, batch_size, seed, curriculum)
         self._val: list[Batch] | None = None
         self._test: dict[str, Batch] | None = None
 

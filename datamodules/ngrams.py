@@ -77,6 +77,7 @@ def follow_table(first: Tensor, coins: Tensor, table: Tensor) -> np.ndarray:
 @dataclass(frozen=True)
 class NGrams(Task):
     name = "ngrams"
+    grows = False  # one training length
     shape_names = ("length",)
     size_axis = "sequence length"
 
@@ -117,7 +118,7 @@ class NGrams(Task):
         out["optimal"] = optimal_estimate(bits).unsqueeze(-1)  # (B, S, 1)
         return out
 
-    def train_shape(self, generator: torch.Generator) -> Shape:
+    def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
         return {"length": self.train_length}
 
     def test_shapes(self) -> list[Shape]:

@@ -42,9 +42,9 @@ class PopulationStream(TrainStream):
     """Endless population batches: batch i holds every member's solo batch i (its own seed);
     iterated, and resumed from `start`, as TrainStream is."""
 
-    def __init__(self, task: Task, batch_size: int, seeds: Sequence[int]) -> None:
-        super().__init__(task, batch_size, seeds[0])
-        self.members = [TrainStream(task, batch_size, seed) for seed in seeds]
+    def __init__(self, task: Task, batch_size: int, seeds: Sequence[int], curriculum: int = 0) -> None:
+        super().__init__(task, batch_size, seeds[0], curriculum)
+        self.members = [TrainStream(task, batch_size, seed, curriculum) for seed in seeds]
 
     def batch(self, index: int, rank: int = 0) -> dict[str, Tensor]:
         return pad_to_longest([member.batch(index, rank) for member in self.members])
@@ -55,10 +55,12 @@ class PopulationDataModule(TaskDataModule):
     validation and test sets they share (and where the stream resumes, in checkpoints)."""
 
     def __init__(self, task: Task, seeds: Sequence[int], batch_size: int = 16,
-                 val_batches: int = 10, val_batch_size: int = 100, test_batch_size: int = 100) -> None:
-        super().__init__(task, batch_size, seeds[0], val_batches, val_batch_size, test_batch_size)
+                 val_batches: int = 10, val_batch_size: int = 100, test_batch_size: int = 100,
+                 curriculum: int = 0) -> None:
+        super().__init__(task, batch_size, seeds[0], val_batches, val_batch_size, test_batch_size,
+                         curriculum)
         self.seeds = list(seeds)
-        self.stream = PopulationStream(task, batch_size, self.seeds)
+        self.stream = PopulationStream(task, batch_size, self.seeds, curriculum)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.stream, batch_size=None)

@@ -21,6 +21,7 @@ from .base import Batch, Shape, ShapeError, Task, empty_batch, random_bits, requ
 @dataclass(frozen=True)
 class PrioritySort(Task):
     name = "priority_sort"
+    grows = False  # one training shape
     shape_names = ("n_in", "n_out")
     size_axis = "input vectors (n_in)"
 
@@ -62,7 +63,7 @@ class PrioritySort(Task):
         out["mask"][:, n_in + 1 :] = True
         return out
 
-    def train_shape(self, generator: torch.Generator) -> Shape:
+    def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
         return {"n_in": self.train_n_in, "n_out": self.train_n_out}
 
     def test_shapes(self) -> list[Shape]:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Batch, Shape, ShapeError, Task, empty_batch, randint, random_bits, require
+from .base import (Batch, Shape, ShapeError, Task, empty_batch, grown, randint, random_bits,
+                   require)
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,11 @@ class RepeatCopy(Task):
         out["mask"][:, L + 2 :] = True
         return out
 
-    def train_shape(self, generator: torch.Generator) -> Shape:
+    def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
         return {
-            "length": randint(generator, self.min_length, self.max_length),
-            "repeats": randint(generator, self.min_repeats, self.max_repeats),
+            "length": randint(generator, self.min_length, grown(self.min_length, self.max_length, fraction)),
+            "repeats": randint(generator, self.min_repeats,
+                               grown(self.min_repeats, self.max_repeats, fraction)),
         }
 
     def test_shapes(self) -> list[Shape]:
