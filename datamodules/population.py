@@ -42,7 +42,8 @@ class PopulationStream(TrainStream):
     """Endless population batches: batch i holds every member's solo batch i (its own seed);
     iterated, and resumed from `start`, as TrainStream is."""
 
-    def __init__(self, task: Task, batch_size: int, seeds: Sequence[int], curriculum: int = 0) -> None:
+    def __init__(self, task: Task, batch_size: int, seeds: Sequence[int],
+                 curriculum: int = 0) -> None:
         super().__init__(task, batch_size, seeds[0], curriculum)
         self.members = [TrainStream(task, batch_size, seed, curriculum) for seed in seeds]
 

@@ -82,7 +82,8 @@ class RepeatCopy(Task):
 
     def train_shape(self, generator: torch.Generator, fraction: float = 1.0) -> Shape:
         return {
-            "length": randint(generator, self.min_length, grown(self.min_length, self.max_length, fraction)),
+            "length": randint(generator, self.min_length,
+                              grown(self.min_length, self.max_length, fraction)),
             "repeats": randint(generator, self.min_repeats,
                                grown(self.min_repeats, self.max_repeats, fraction)),
         }

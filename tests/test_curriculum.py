@@ -20,7 +20,8 @@ def items(batch: dict) -> int:
 
 
 def test_grown_moves_the_top_from_low_to_high() -> None:
-    assert [grown(2, 6, f) for f in (0.0, 0.1, 0.125, 0.375, 0.5, 0.9, 1.0, 1.5)] == [2, 2, 2, 4, 4, 6, 6, 6]
+    fractions = (0.0, 0.1, 0.125, 0.375, 0.5, 0.9, 1.0, 1.5)
+    assert [grown(2, 6, f) for f in fractions] == [2, 2, 2, 4, 4, 6, 6, 6]
     assert grown(1, 20, 0.5) == 11 and grown(1, 20, 0.05) == 2
 
 
@@ -73,7 +74,8 @@ def test_a_task_with_one_training_shape_refuses_a_curriculum(task: str) -> None:
 
 
 def test_bad_curriculum_values_are_one_line_errors() -> None:
-    with pytest.raises(ConfigError, match=r"curriculum \(2000\) > max_steps \(1000\).*lower curriculum"):
+    too_long = r"curriculum \(2000\) > max_steps \(1000\).*lower curriculum"
+    with pytest.raises(ConfigError, match=too_long):
         RunConfig(curriculum=2000)
     with pytest.raises(ConfigError, match="curriculum"):
         RunConfig(curriculum=-1)
@@ -84,8 +86,8 @@ def test_a_refused_curriculum_writes_no_run_folder(tmp_path) -> None:
     from core.population import train_population
     from core.train import train
 
-    solo = RunConfig(task="ngrams", curriculum=10, max_steps=20, val_every=10, wandb_mode="disabled",
-                     out=str(tmp_path / "solo"))
+    solo = RunConfig(task="ngrams", curriculum=10, max_steps=20, val_every=10,
+                     wandb_mode="disabled", out=str(tmp_path / "solo"))
     with pytest.raises(ShapeError, match="drop curriculum"):
         train(solo)
     members = [RunConfig(task="copy", seed=s, curriculum=c, max_steps=20, val_every=10,
