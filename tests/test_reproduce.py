@@ -28,8 +28,10 @@ def test_shipped_plans_build_every_run(name: str, tmp_path: Path) -> None:
         assert {c.task for c in configs} == set(TASKS) and {c.model for c in configs} == set(MODELS)
         assert all(len({c.seed for c in configs if (c.task, c.model) == key}) >= 3
                    for key in {(c.task, c.model) for c in configs})
-        for task in TASKS:  # the plan's claim: every model of a task sees as many sequences
-            assert len({c.max_steps * c.batch_size for c in configs if c.task == task}) == 1, task
+        for task in TASKS:  # the plan's claim: no model of a task sees more sequences than the
+            # LSTM baseline (all see as many, but associative recall's NTM: 30,000 of 96,000, v12)
+            budgets = {c.model: c.max_steps * c.batch_size for c in configs if c.task == task}
+            assert budgets["lstm"] == max(budgets.values()), (task, budgets)
     else:
         assert {(c.task, c.model) for c in configs} == {("copy", "ntm"), ("copy", "lstm")}
 
