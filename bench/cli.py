@@ -9,16 +9,23 @@ and exit status 2; any other error keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from core.errors import INPUT_ERRORS, UsageError, first_line
+# MKL's strict reproducible mode: without it a product's last bits depend on where its rows sit
+# in memory, so a population member's numbers would depend on the members beside it
+# (docs/populations.md). MKL reads it when it starts, so it is set before anything imports torch.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-from core.config import ACCELERATORS
+from core.errors import INPUT_ERRORS, UsageError, first_line  # noqa: E402
 
-from .options import (TASK_NAMES, Parser, add_report_options, add_run_options, add_wandb_options,
-                      at_least, comma_list, fixed_setting, renamed, run_config, seed_list)
+from core.config import ACCELERATORS  # noqa: E402
+
+from .options import (  # noqa: E402
+    TASK_NAMES, Parser, add_report_options, add_run_options, add_wandb_options,
+    at_least, comma_list, fixed_setting, renamed, run_config, seed_list)
 
 
 def build_parser() -> Parser:

@@ -1,4 +1,4 @@
-"""`ntmbench sample`: one batch of a task, in the layout of shared/TASKS.md, to an .npz file."""
+"""`ntmbench sample`: one batch of a task, in the layout of docs/TASKS.md, to an .npz file."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from models.population_system import PopulationSystem
 from models.registry import parameter_count
 from models.system import NonFiniteLossError
 
-from .config import RunConfig
+from .config import RunConfig, load_yaml_file
 from .errors import ConfigError
 from .evaluate import shape_rows
 from .files import write_csv, write_text
@@ -140,7 +140,8 @@ def _check(population_dir: Path, cfgs: list[RunConfig]) -> None:
     write (a solo run's), which would be overwritten."""
     record = population_dir / "population.yaml"
     if record.exists():
-        previous = yaml.safe_load(record.read_text()) or {}
+        previous = load_yaml_file(record, "population record")
+        previous = previous if isinstance(previous, dict) else {}
         if previous.get("members") != [str(cfg.run_dir) for cfg in cfgs]:
             raise ConfigError(f"{population_dir} holds a population of other members "
                               f"({', '.join(previous.get('members') or [])}); choose another --out")

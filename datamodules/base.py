@@ -1,7 +1,7 @@
 """What every task is: sizes, a sampler that takes its shape at call time, and its splits.
 
 A task is a small frozen dataclass. Its fields are the configurable parts (training ranges, test
-shapes); its `sample(generator, batch, **shape)` draws one batch in the layout of `shared/TASKS.md`:
+shapes); its `sample(generator, batch, **shape)` draws one batch in the layout of `docs/TASKS.md`:
 
     inputs  float32 (B, T, I)
     targets float32 (B, T, O)   zero wherever mask is False

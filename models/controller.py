@@ -55,11 +55,11 @@ class LSTMController(nn.Module):
             x = h
         return x, tuple(new_state)
 
-    def project(self, x: Tensor) -> Tensor:
+    def project(self, x: Tensor, lengths: list[int] | None = None) -> Tensor:
         """(T, B, I) external inputs -> (T, B, 4 size): their share of layer 0's gates, with
-        biases (per member: B = S*B', member-major)."""
+        biases (per member: B = S*B', member-major; member s over its first lengths[s] steps)."""
         cell, I = self.cells[0], x.shape[-1]
-        return linear_steps(x, cell.weight_ih[..., :I], cell.bias_ih + cell.bias_hh)
+        return linear_steps(x, cell.weight_ih[..., :I], cell.bias_ih + cell.bias_hh, lengths)
 
     def layer_weights(self, external: int) -> tuple[tuple[Tensor, Tensor | None], ...]:
         """Per layer (W_l, bias_l) of the common form; layer 0's bias is in `project`."""
@@ -72,21 +72,21 @@ class LSTMController(nn.Module):
 
     def weight_grads(
         self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor], weights: dict[str, Tensor],
-        prefix: str = "",
+        prefix: str = "", lengths: list[int] | None = None,
     ) -> tuple[dict[str, Tensor], Tensor]:
         """Parameter gradients, by name (`prefix` + the parameter's name here), from every step's
         layer pre-activation gradients grad_pre[l] (T, B, 4 size) and layer inputs v[l]
         (T, B, D_l); and the gradient of the external inputs x (T, B, I). `weights` holds the
         weights the forward pass used, by the same names. Per member (B = S*B'), every gradient
-        gets the leading S."""
+        gets the leading S, summed over member s's first lengths[s] steps (members.py: `outer`)."""
         grads, I = {}, x.shape[-1]
         S = members(weights[f"{prefix}cells.0.weight_hh"], 2)
         for index, (g, vl) in enumerate(zip(grad_pre, v)):
-            gw = outer(g, vl, S)  # (4 size, D_l), per member (S, 4 size, D_l)
+            gw = outer(g, vl, S, lengths)  # (4 size, D_l), per member (S, 4 size, D_l)
             w_in, w_hh = gw.split([gw.shape[-1] - self.size, self.size], -1)
             if index == 0:
-                w_in = torch.cat([outer(g, x, S), w_in], -1)  # the projected columns first
-            bias, name = total(g, S), f"{prefix}cells.{index}."
+                w_in = torch.cat([outer(g, x, S, lengths), w_in], -1)  # the projected columns first
+            bias, name = total(g, S, lengths), f"{prefix}cells.{index}."
             grads.update({name + "weight_ih": w_in, name + "weight_hh": w_hh,
                           name + "bias_ih": bias, name + "bias_hh": bias.clone()})
         w_x = weights[f"{prefix}cells.0.weight_ih"][..., :I]
@@ -113,10 +113,10 @@ class FeedforwardController(nn.Module):
     def linears(self) -> list[nn.Linear]:
         return [m for m in self.net if isinstance(m, nn.Linear)]
 
-    def project(self, x: Tensor) -> Tensor:
+    def project(self, x: Tensor, lengths: list[int] | None = None) -> Tensor:
         """(T, B, I) external inputs -> (T, B, size): their share of layer 0, with its bias."""
         first, I = self.linears[0], x.shape[-1]
-        return linear_steps(x, first.weight[..., :I], first.bias)
+        return linear_steps(x, first.weight[..., :I], first.bias, lengths)
 
     def layer_weights(self, external: int) -> tuple[tuple[Tensor, Tensor | None], ...]:
         return tuple((lin.weight[..., external:], None) if index == 0 else (lin.weight, lin.bias)
@@ -124,16 +124,16 @@ class FeedforwardController(nn.Module):
 
     def weight_grads(
         self, x: Tensor, grad_pre: list[Tensor], v: list[Tensor], weights: dict[str, Tensor],
-        prefix: str = "",
+        prefix: str = "", lengths: list[int] | None = None,
     ) -> tuple[dict[str, Tensor], Tensor]:
         grads, I = {}, x.shape[-1]
         names = [f"{prefix}net.{n}." for n, m in self.net.named_children() if isinstance(m, nn.Linear)]
         S = members(weights[names[0] + "weight"], 2)
         for index, (name, g, vl) in enumerate(zip(names, grad_pre, v)):
-            weight = outer(g, vl, S)  # (size, D_l), per member (S, size, D_l)
+            weight = outer(g, vl, S, lengths)  # (size, D_l), per member (S, size, D_l)
             if index == 0:
-                weight = torch.cat([outer(g, x, S), weight], -1)
-            grads.update({name + "weight": weight, name + "bias": total(g, S)})
+                weight = torch.cat([outer(g, x, S, lengths), weight], -1)
+            grads.update({name + "weight": weight, name + "bias": total(g, S, lengths)})
         return grads, matmul_steps(grad_pre[0], weights[names[0] + "weight"][..., :I])
 
 

@@ -8,6 +8,7 @@ parameter counts differ from the paper's (see models/PARAMS.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -37,14 +38,16 @@ class LSTMBaseline(nn.Module):
         self.lstm = nn.LSTM(input_size, c.size, num_layers=c.layers, batch_first=True)
         self.output = nn.Linear(c.size, output_size)
 
-    def forward(self, inputs: Tensor, return_weights: bool = False) -> Tensor:
+    def forward(self, inputs: Tensor, return_weights: bool = False,
+                lengths: Sequence[int] | None = None) -> Tensor:
         """inputs (B, T, I) -> logits (B, T, O); a population's (S, B, T, I) -> (S, B, T, O),
-        its members one after another. `return_weights` exists only to match the NTM."""
+        its members one after another, member s on its first lengths[s] steps (members.py:
+        `looped`). `return_weights` exists only to match the NTM."""
         if return_weights:
             raise ValueError("the lstm model has no memory weightings; use return_weights=False")
         if members(self.output.weight, 2) is not None:
             solo = template_of(self, lambda: LSTMBaseline(
                 self.lstm.input_size, self.output.out_features, self.config).to(inputs.device))
-            return looped(self, solo, inputs)
+            return looped(self, solo, inputs, lengths)
         hidden, _ = self.lstm(inputs)  # (B, T, size)
         return self.output(hidden)  # (B, T, O)

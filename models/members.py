@@ -11,8 +11,11 @@ differ from a solo network's, and they go through the helpers below, which take 
     addmatmul(base, x, weight)     base + x @ weight     x (S*B, out) -> (S*B, in)
     matmul(x, weight)              x @ weight            x (S*B, out) -> (S*B, in)
     linear_steps, matmul_steps     the same for every step at once: (T, S*B, .)
-    outer(g, v, S)                 sum over rows of g^T v    per member: (S, G, D)
-    total(g, S), total_rows(x, S)  sums over rows            per member: (S, ...)
+    outer(g, v, S, lengths)        sum over rows of g^T v    per member: (S, G, D)
+    total(g, S, lengths)           sums over rows            per member: (S, ...)
+
+With `lengths`, the products and sums over time run member by member over each member's own
+steps, so that member s computes exactly what it computes alone (docs/populations.md).
 
 Members whose sequences differ in length share one batch padded at the end
 (datamodules/population.py: `pad_to_longest`).
@@ -63,23 +66,41 @@ def addmatmul(base: Tensor, x: Tensor, weight: Tensor) -> Tensor:
     return out.view(-1, weight.shape[-1])
 
 
-def linear_steps(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """Every step at once: (T, B, I) through `weight` (G, I) or per member (S, G, I) -> (T, B, G)."""
+def linear_steps(x: Tensor, weight: Tensor, bias: Tensor,
+                 lengths: Sequence[int] | None = None) -> Tensor:
+    """Every step at once: (T, B, I) through `weight` (G, I) or per member (S, G, I) -> (T, B, G).
+    With `lengths`, member s's product covers its first lengths[s] steps only (as `outer`: one
+    product over every member's padded steps has rows of another count, which a matrix library
+    may sum in another order), and its later steps hold the bias alone."""
     T, B, I = x.shape
     if weight.dim() == 2:
         return torch.addmm(bias, x.reshape(-1, I), weight.t()).view(T, B, -1)
     S = weight.shape[0]
+    if lengths is not None:
+        per = B // S
+        out = bias.repeat_interleave(per, 0).expand(T, B, -1).clone()  # (T, B, G): bias alone
+        for s, n in enumerate(lengths):
+            own = torch.addmm(bias[s], member_rows(x, S, s, n), weight[s].t())  # (n*B', G)
+            out[:n, s * per : (s + 1) * per] = own.view(n, per, -1)
+        return out
     rows = x.reshape(T, S, B // S, I).transpose(0, 1).reshape(S, -1, I)  # (S, T*B', I)
     out = torch.baddbmm(bias.unsqueeze(1), rows, weight.transpose(1, 2))  # (S, T*B', G)
     return steps_major(out, T, B)
 
 
-def matmul_steps(g: Tensor, weight: Tensor) -> Tensor:
-    """Every step at once: (T, B, G) @ weight (G, I), or per member (S, G, I) -> (T, B, I)."""
+def matmul_steps(g: Tensor, weight: Tensor, lengths: Sequence[int] | None = None) -> Tensor:
+    """Every step at once: (T, B, G) @ weight (G, I), or per member (S, G, I) -> (T, B, I); with
+    `lengths`, member s's over its first lengths[s] steps (zeros after), as `linear_steps`."""
     if weight.dim() == 2:
         return g @ weight
     T, B, G = g.shape
     S = weight.shape[0]
+    if lengths is not None:
+        per = B // S
+        out = g.new_zeros(T, B, weight.shape[-1])  # (T, B, I)
+        for s, n in enumerate(lengths):
+            out[:n, s * per : (s + 1) * per] = (member_rows(g, S, s, n) @ weight[s]).view(n, per, -1)
+        return out
     rows = g.reshape(T, S, B // S, G).transpose(0, 1).reshape(S, -1, G)  # (S, T*B', G)
     return steps_major(torch.bmm(rows, weight), T, B)
 
@@ -92,34 +113,48 @@ def steps_major(out: Tensor, T: int, B: int) -> Tensor:
     return out.view(S, T, B // S, -1).transpose(0, 1).contiguous().view(T, B, -1)  # (T, S, B', X)
 
 
-def _by_member(a: Tensor, S: int) -> Tensor:
-    """(R, S*B, X) or (S*B, X) rows, member-major within each leading index -> (S, R*B, X)."""
-    if a.dim() == 2:
-        a = a.unsqueeze(0)
-    R, X = a.shape[0], a.shape[-1]
-    return a.reshape(R, S, -1, X).transpose(0, 1).reshape(S, -1, X)  # (S, R*B, X)
+def member_rows(a: Tensor, S: int, s: int, steps: int | None = None) -> Tensor:
+    """Member s's rows of `a` as one (rows, X) matrix: of (T, S*B, X) its steps < `steps` (all
+    when None), of (S*B, X) its B rows. Contiguous, laid out as a population of one's whole
+    tensor is, so a product or sum over them is the same operation in any population."""
+    B = a.shape[-2] // S
+    rows = a[..., s * B : (s + 1) * B, :]  # (T, B, X) or (B, X)
+    if a.dim() == 3 and steps is not None:
+        rows = rows[:steps]  # (steps, B, X): the steps after are padding, all zero
+    return rows.reshape(-1, a.shape[-1])  # (T*B, X)
 
 
-def outer(g: Tensor, v: Tensor, S: int | None) -> Tensor:
+def _steps(S: int, lengths: Sequence[int] | None) -> list[int | None]:
+    return list(lengths) if lengths is not None else [None] * S
+
+
+# The sums over rows below run member by member, each over exactly its own steps: one product
+# over a whole population's rows would sum member s's rows in an order (and with padding steps)
+# that depend on the other members, so its gradient would change, in the last bits, with the
+# company it trains in (docs/populations.md: a member's numbers do not depend on its population).
+def outer(g: Tensor, v: Tensor, S: int | None, lengths: Sequence[int] | None = None) -> Tensor:
     """The weight gradient sum_rows g^T v: (G, D) solo (rows flattened), (S, G, D) per member
-    (g, v as (R, S*B, .) or (S*B, .))."""
+    (g, v as (T, S*B, .) or (S*B, .); member s summed over its first lengths[s] steps)."""
     if S is None:
         return g.reshape(-1, g.shape[-1]).t() @ v.reshape(-1, v.shape[-1])
-    return torch.bmm(_by_member(g, S).transpose(1, 2), _by_member(v, S))  # (S, G, D)
+    return torch.stack([member_rows(g, S, s, n).t() @ member_rows(v, S, s, n)
+                        for s, n in enumerate(_steps(S, lengths))])  # (S, G, D)
 
 
-def total(g: Tensor, S: int | None) -> Tensor:
-    """The bias gradient: g summed over rows, (G,) solo or (S, G) per member."""
+def total(g: Tensor, S: int | None, lengths: Sequence[int] | None = None) -> Tensor:
+    """The bias gradient: g summed over rows, (G,) solo or (S, G) per member (as `outer`)."""
     if S is None:
         return g.reshape(-1, g.shape[-1]).sum(0)
-    return _by_member(g, S).sum(1)  # (S, G)
+    return torch.stack([member_rows(g, S, s, n).sum(0)
+                        for s, n in enumerate(_steps(S, lengths))])  # (S, G)
 
 
 def total_rows(x: Tensor, S: int | None) -> Tensor:
     """(B, ...) summed over the batch: (...) solo, (S, ...) per member (rows (S*B, ...))."""
     if S is None:
         return x.sum(0)
-    return x.view(S, -1, *x.shape[1:]).sum(1)
+    B = x.shape[0] // S
+    return torch.stack([x[s * B : (s + 1) * B].sum(0) for s in range(S)])  # (S, ...)
 
 
 def per_row(x: Tensor, S: int | None, batch: int) -> Tensor:
@@ -146,18 +181,32 @@ def stack(nets: Sequence[nn.Module]) -> nn.Module:
     return population
 
 
-def looped(population: nn.Module, template: nn.Module, inputs: Tensor, **kwargs):
+def looped(population: nn.Module, template: nn.Module, inputs: Tensor,
+           lengths: Sequence[int] | None = None, **kwargs):
     """The population's forward as S solo forwards of `template` (a solo network of its
-    structure) on member s's parameters and inputs[s]; outputs stacked on a leading S."""
-    outs = []
+    structure) on member s's parameters and inputs[s]; outputs stacked on a leading S. With
+    `lengths`, member s runs its first lengths[s] steps only (the rest is padding: its outputs
+    there are zeros), so its numbers do not depend on how far the others' sequences run."""
+    outs, T = [], inputs.shape[2]
     for s in range(inputs.shape[0]):
         state = {n: p[s] for n, p in population.named_parameters()}
         state |= {n: b[s] for n, b in population.named_buffers()}
-        outs.append(torch.func.functional_call(template, state, (inputs[s],), kwargs))
+        steps = T if lengths is None else min(int(lengths[s]), T)
+        out = torch.func.functional_call(template, state, (inputs[s, :, :steps],), kwargs)
+        outs.append(_pad_steps(out, T))
     if isinstance(outs[0], Tensor):
         return torch.stack(outs)
     logits = torch.stack([o[0] for o in outs])
     return logits, {k: torch.stack([o[1][k] for o in outs]) for k in outs[0][1]}
+
+
+def _pad_steps(out, T: int):
+    """A member's outputs (B, T', ...) (or (logits, {name: weightings})) zero-padded to T steps."""
+    if isinstance(out, tuple):
+        return _pad_steps(out[0], T), {k: _pad_steps(w, T) for k, w in out[1].items()}
+    if out.shape[1] == T:
+        return out
+    return torch.cat([out, out.new_zeros(out.shape[0], T - out.shape[1], *out.shape[2:])], 1)
 
 
 def template_of(population: nn.Module, build) -> nn.Module:
@@ -204,14 +253,15 @@ class Population(nn.Module):
         """inputs (S, B, T, I): member s's batch at [s] -> the body's outputs, member s at [s].
 
         `lengths`: the steps member s needs (its batch's last scored step; later ones are
-        padding). For a body that `packs` (an NTM with `packed`) the members are stacked longest
-        first, so that it steps only the rows still running (models/ntm.py), and the outputs
-        are put back in member order; other bodies compute every step."""
-        if lengths is None or not getattr(self.body, "packs", False):
+        padding): the body computes member s on those steps only, as it would alone. For a body
+        that `packs` (an NTM with `packed`) the members are stacked longest first, so that it
+        steps only the rows still running (models/ntm.py), and the outputs are put back in
+        member order."""
+        if lengths is None:
             return torch.func.functional_call(self.body, self.stacked(), (inputs,), kwargs)
         lengths = [int(n) for n in lengths]
         order = sorted(range(len(lengths)), key=lambda s: -lengths[s])  # stable: ties keep order
-        if order == sorted(order):
+        if not getattr(self.body, "packs", False) or order == sorted(order):
             return torch.func.functional_call(self.body, self.stacked(), (inputs,),
                                               {**kwargs, "lengths": lengths})
         index = torch.tensor(order, device=inputs.device)

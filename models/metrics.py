@@ -1,4 +1,4 @@
-"""The paper's metric and its companions (definitions in shared/TASKS.md), on masked steps only."""
+"""The paper's metric and its companions (definitions in docs/TASKS.md), on masked steps only."""
 
 from __future__ import annotations
 

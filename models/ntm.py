@@ -42,7 +42,8 @@ from .config import OptionError, check_choice, check_int
 from .controller import CONTROLLERS, controller_backward, controller_forward
 from .heads import HEAD_INITS, HeadParams, Heads, activate, activate_backward
 from .members import (
-    addmatmul, linear, linear_steps, looped, matmul_steps, members, outer, per_row, template_of,
+    addmatmul, linear, linear_steps, looped, matmul_steps, member_rows, members, outer, per_row,
+    template_of,
     total, total_rows,
 )
 
@@ -188,25 +189,30 @@ class NTM(nn.Module):
         return logits, NTMState(memory, reads, read_weights, write_weights, controller)
 
     def forward(
-        self, inputs: Tensor, return_weights: bool = False, lengths: Sequence[int] | None = None
+        self, inputs: Tensor, return_weights: bool = False, lengths: Sequence[int] | None = None,
+        path: str | None = None,
     ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         """inputs (B, T, I) -> logits (B, T, O); for a population (S, B, T, I) -> (S, B, T, O).
 
         With return_weights, also every head's w_t: {"read": (B, T, Hr, N), "write": (B, T, Hw, N)}
         (a population's with the leading S).
 
-        `lengths` (a population's, fused path): the steps each member needs, in descending order.
-        members.Population passes them, sorting its members so, when the NTM `packs` (`packed`).
-        A member's rows drop out after its last step, as a PackedSequence's do, so a batch padded
-        to the longest member costs what its members' own lengths cost. Their later logits are the
-        output layer's bias alone (never scored) and their weightings zero.
+        `lengths` (a population's): the steps each member needs; member s is computed on its
+        first lengths[s] steps only, as it would be alone. With `packed`, the members come
+        longest first (members.Population sorts them) and a member's rows drop out after its
+        last step, as a PackedSequence's do, so a batch padded to the longest member costs what
+        its members' own lengths cost. A member's later logits are the output layer's bias alone
+        (never scored) and its weightings zero.
+
+        `path`: "off", "eager" or "compile" for this call; None: the one `fused_mode` chooses.
         """
-        mode = self.fused_mode(inputs.device, torch.is_grad_enabled())
+        mode = path or self.fused_mode(inputs.device, torch.is_grad_enabled())
         if self.members is not None:
             return self._population_forward(inputs, return_weights, mode, lengths)
         if mode != "off":
             params = tuple(self.parameters())
-            out = FusedSequence.apply(self, fused_steps(mode), return_weights, None, inputs, *params)
+            out = FusedSequence.apply(self, fused_steps(mode), return_weights, None, None, inputs,
+                                      *params)
             if not return_weights:
                 return out
             logits, read_weights, write_weights = out
@@ -228,24 +234,44 @@ class NTM(nn.Module):
     def _population_forward(self, inputs: Tensor, return_weights: bool, mode: str,
                             lengths: Sequence[int] | None):
         """The members at once: the fused sequence on (S*B, T, I) rows with member-stacked
-        weights, each member's rows only for its `lengths` steps; "off" runs each member's
-        readable step on every step (the reference the fused path is tested against)."""
+        weights, each member's weight gradients summed over its own `lengths` steps (the rest
+        is padding); "off" runs each member's readable step on every step (the reference the
+        fused path is tested against).
+
+        Eager, the members run one after another, each as a population of one: ATen's
+        vectorized kernels compute a tensor's last few elements (its tail) with scalar code that
+        rounds exp, tanh and sigmoid differently, and a member's rows would fall in the tail or
+        not depending on the other members. The compiled step has no such tail (its kernels are
+        specialized on the shape and run single-threaded, `_compiled`), so there the members
+        run as one batch. Either way member s computes what it would compute alone."""
         S, B, T = inputs.shape[:3]
+        lengths = [T] * S if lengths is None else [min(int(n), T) for n in lengths]
+        if len(lengths) != S or min(lengths) < 1:
+            raise ValueError(f"lengths: one per member, each >= 1 (got {lengths})")
         if mode == "off":
             solo = template_of(self, lambda: NTM(*self._sizes, dataclasses.replace(
                 self.config, fused="off")).to(self.read0.device))
             return looped(self, solo, inputs, return_weights=return_weights)
-        running, steps = None, T
-        if lengths is not None:
-            lengths = [min(int(n), T) for n in lengths]
-            if len(lengths) != S or lengths != sorted(lengths, reverse=True) or min(lengths) < 1:
-                raise ValueError(f"lengths: one per member, >= 1, longest first (got {lengths})")
-            steps = lengths[0]  # no member needs the steps after its longest one
-            if lengths[-1] < steps:  # rows still running at step t: a prefix, the members sorted
-                running = tuple(B * sum(n > t for n in lengths) for t in range(steps))
+        if mode == "eager" and S > 1:
+            tensors = {**dict(self.named_parameters()), **dict(self.named_buffers())}
+            outs = [torch.func.functional_call(
+                self, {name: t[s : s + 1] for name, t in tensors.items()}, (inputs[s : s + 1],),
+                {"return_weights": return_weights, "lengths": lengths[s : s + 1], "path": mode})
+                for s in range(S)]
+            if not return_weights:
+                return torch.cat(outs)  # (S, B, T, O)
+            return (torch.cat([o[0] for o in outs]),
+                    {k: torch.cat([o[1][k] for o in outs]) for k in outs[0][1]})
+        running, steps = None, max(lengths)  # no member needs the steps after the longest's
+        if self.packs and min(lengths) < steps:
+            if lengths != sorted(lengths, reverse=True):
+                raise ValueError(f"lengths of a packed population: longest first (got {lengths})")
+            # rows still running at step t: a prefix, the members sorted
+            running = tuple(B * sum(n > t for n in lengths) for t in range(steps))
         rows = inputs[:, :, :steps].reshape(S * B, steps, -1)  # (S*B, T', I), member-major
         params = tuple(self.parameters())
-        out = FusedSequence.apply(self, fused_steps(mode), return_weights, running, rows, *params)
+        out = FusedSequence.apply(self, fused_steps(mode), return_weights, running, tuple(lengths),
+                                  rows, *params)
         logits, weightings = (out, []) if not return_weights else (out[0], out[1:])
         logits = logits.view(S, B, steps, -1)  # (S, B, T', O)
         if steps < T:  # the steps no member needs: the output layer's bias alone
@@ -347,13 +373,14 @@ class FusedSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, net: NTM, steps: tuple[Callable, Callable], return_weights: bool,
-                running: tuple[int, ...] | None, inputs: Tensor, *params: Tensor):
+                running: tuple[int, ...] | None, lengths: tuple[int, ...] | None, inputs: Tensor,
+                *params: Tensor):
         spec = net.spec
         B, T, I = inputs.shape
         running = running or (B,) * T  # rows stepped at each t: a prefix (members sorted by length)
         per_member = B // (net.members or 1)
         x = inputs.transpose(0, 1)  # (T, B, I)
-        base = net.controller.project(x)  # (T, B, G): layer 0's input share, all steps at once
+        base = net.controller.project(x, lengths)  # (T, B, G): layer 0's input share, all steps
         state = net.init_state(B, inputs)
         weights = (net.controller.layer_weights(I), net.heads.linear.weight, net.heads.linear.bias)
         # contiguous initial state: step 0 then sees the same strides as every later step; and
@@ -380,13 +407,16 @@ class FusedSequence(torch.autograd.Function):
             ws.append(w)
             saved.append(step_saved)
         out = net.output
-        logits = linear_steps(features, out.weight, out.bias)  # (T, B, O)
+        logits = linear_steps(features, out.weight, out.bias, lengths)  # (T, B, O)
         logits = logits.transpose(0, 1).contiguous()  # (B, T, O)
         if any(ctx.needs_input_grad):  # keep what backward needs only when it will run
             # the weights this pass used, by name: backward computes with these, not with what
             # the module holds by then (a functional_call has restored its own tensors)
             ctx.net, ctx.steps, ctx.weights = net, steps, dict(zip(net.parameter_names, params))
             ctx.tensors = (x, features, memories, ws, saved, weights, running)
+            ctx.lengths = lengths  # a population's steps per member: its weight gradients' sums
+            # read now: by backward, a functional_call has put the module's own tensors back
+            ctx.members = net.members
         if not return_weights:
             return logits
         all_w = torch.stack([pad_rows(w, B) for w in ws[1:]], dim=1)  # (B, T, H, N)
@@ -402,11 +432,16 @@ class FusedSequence(torch.autograd.Function):
         T, B, I = x.shape
         C, Hr, M = net.controller.size, spec.read_heads, spec.memory_width
         # the output layer, all steps at once
-        S = net.members  # None, or the population's members (rows are S*B', member-major)
+        S = ctx.members  # None, or the population's members (rows are S*B', member-major)
         per_member = B // (S or 1)
         grad_out = grad_logits.transpose(0, 1)  # (T, B, O)
-        grads = {"output.weight": outer(grad_out, features, S), "output.bias": total(grad_out, S)}
-        grad_features = matmul_steps(grad_out, W["output.weight"])  # (T, B, C + Hr*M)
+        lengths = ctx.lengths
+        grads = {"output.weight": outer(grad_out, features, S, lengths),
+                 "output.bias": total(grad_out, S, lengths)}
+        if lengths is not None and min(lengths) < T:  # a member's later steps: the bias alone
+            grads["output.bias"] = grads["output.bias"] + torch.stack(
+                [member_rows(grad_out[n:], S, s).sum(0) for s, n in enumerate(lengths)])
+        grad_features = matmul_steps(grad_out, W["output.weight"], lengths)  # (T, B, C + Hr*M)
         grad_hidden, grad_read_seq = grad_features.split([C, Hr * M], dim=-1)
         # back through time, from the rows that ran the last step
         n = running[-1]
@@ -431,13 +466,13 @@ class FusedSequence(torch.autograd.Function):
             grad_raw.append(pad_rows(step_raw, B))
         # weight gradients: one product per weight over all steps (lists run t = T-1 .. 0)
         grad_raw = torch.stack(grad_raw[::-1])  # (T, B, P)
-        grads["heads.linear.weight"] = outer(grad_raw, features[..., :C], S)
-        grads["heads.linear.bias"] = total(grad_raw, S)
+        grads["heads.linear.weight"] = outer(grad_raw, features[..., :C], S, lengths)
+        grads["heads.linear.bias"] = total(grad_raw, S, lengths)
         layers = len(controller_weights)
         pre = [torch.stack([g[layer] for g in grad_pre[::-1]]) for layer in range(layers)]  # (T, B, G)
         v = [torch.stack([pad_rows(s[0][layer][0], B) for s in saved])
              for layer in range(layers)]  # (T, B, D)
-        controller_grads, grad_x = net.controller.weight_grads(x, pre, v, W, "controller.")
+        controller_grads, grad_x = net.controller.weight_grads(x, pre, v, W, "controller.", lengths)
         grads.update(controller_grads)
         # the initial state: r_0, w_0 = softmax(logits) and (learned) M_0, shared by the batch
         # (by each member's batch in a population)
@@ -447,8 +482,8 @@ class FusedSequence(torch.autograd.Function):
         grads["weight_logits0"] = w0 * (grad_w0 - (grad_w0 * w0).sum(-1, keepdim=True))
         if "memory0" in W:  # learned initial memory (a "random" one is a buffer)
             grads["memory0"] = total_rows(grad_memory, S).transpose(-1, -2)
-        grad_inputs = grad_x.transpose(0, 1) if ctx.needs_input_grad[4] else None
-        return (None, None, None, None, grad_inputs,
+        grad_inputs = grad_x.transpose(0, 1) if ctx.needs_input_grad[5] else None
+        return (None, None, None, None, None, grad_inputs,
                 *(grads.get(name) for name in net.parameter_names))
 
 
@@ -507,8 +542,11 @@ def _compiled(name: str, eager: Callable) -> Callable:
             # than dynamo's default 8 per function (past it, fullgraph=True raises)
             config = torch._dynamo.config
             config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+            # single-threaded kernels: split over threads, a reduction's order would depend
+            # on how many rows the step has, so a population member's numbers on the others
+            options = {"cpp.threads": 1} if COMPILE_BACKEND == "inductor" else None
             _COMPILED[key] = torch.compile(eager, backend=COMPILE_BACKEND, dynamic=False,
-                                           fullgraph=True)
+                                           fullgraph=True, options=options)
         try:
             return _COMPILED[key](spec, *args)
         except compiler_errors() as error:

@@ -7,7 +7,8 @@ and optimizer a solo run with its seed would have.
     trainer.fit(system, datamodule=PopulationDataModule(task, seeds=[0, 1, 2], ...))
 
 Batches are (S, B, T, .) (datamodules/population.py); each member's loss is its own batch's mean
-cost, so the summed loss gives every member the gradient its solo run would get. Metrics are
+cost over its own steps, so the summed loss gives every member the gradient its solo run would
+get, bit for bit, whoever else is in the population (docs/populations.md). Metrics are
 logged per member, `train/m{s}/cost_bits`, `val/m{s}/bit_errors`, `test/m{s}/len_020/cost_bits`
 (the validation and test sets are shared: every member is scored on the same sequences, as solo
 runs are); the run core's per-member loggers file them under the solo names.
@@ -42,13 +43,12 @@ from .system import NonFiniteLossError
 PER_MEMBER = ("seed", "lr", "momentum", "out")
 
 
-def scored_steps(mask: Tensor) -> list[int] | None:
-    """Per member, the steps up to its last scored one (mask (S, B, T)); None when every member
-    scores the last step (nothing to skip). Steps after a member's last scored step change
-    nothing it is scored on, so a padded batch need not compute them (models/ntm.py)."""
+def scored_steps(mask: Tensor) -> list[int]:
+    """Per member, the steps up to its last scored one (mask (S, B, T)). Steps after a member's
+    last scored step change nothing it is scored on: they are the padding of a batch shared with
+    longer members, and the network computes member s on its own steps only (models/ntm.py), so
+    its numbers do not depend on how long the others' sequences are."""
     scored = mask.any(dim=1)  # (S, T)
-    if bool(scored[:, -1].all()):
-        return None
     T = scored.shape[1]
     last = T - scored.flip(-1).to(torch.int8).argmax(-1)  # (S,): 1 + the last scored step
     return [max(1, n) for n in last.tolist()]
@@ -84,18 +84,25 @@ class PopulationSystem(pl.LightningModule):
         return self.population(inputs, lengths=lengths)  # (S, B, T, I) -> (S, B, T, O)
 
     def _member_metrics(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Every member's loss (S,) and metrics (each (S,)), computed for all members at once."""
+        """Every member's loss (S,) and metrics (each (S,)); the network runs all members at once."""
         if batch["inputs"].dim() == 3:  # a shared (validation, test) batch: the same sequences
             batch = {k: t.expand(self.members, *t.shape) for k, t in batch.items()}  # (S, B, ...)
         inputs, targets, mask = batch["inputs"], batch["targets"], batch["mask"]
-        # a packed NTM steps each member only to its last scored step (mask: a host sync, so
-        # read only when the network uses it)
-        packs = getattr(self.population.body, "packs", False)
-        logits = self(inputs, scored_steps(mask) if packs else None)  # (S, B, T, O)
-        losses = sequence_costs(logits, targets, mask).mean(-1)  # (S,) nats per sequence
-        metrics = sequence_metrics(logits, targets, mask)
+        lengths = scored_steps(mask)
+        logits = self(inputs, lengths)  # (S, B, T, O)
+        # member by member, each on its own steps: ATen's elementwise kernels round a tensor's
+        # last elements differently, so a loss over all members at once (or over a member's
+        # padding, or a loop per row over a strided slice) would give member s a gradient that
+        # depends on the others
+        own = [tuple(t[s, :, :n].contiguous() for t in (logits, targets, mask))
+               for s, n in enumerate(lengths)]  # (B, n, .) each
+        losses = torch.stack([sequence_costs(*member).mean() for member in own])  # (S,) nats
+        per_member = [sequence_metrics(*member) for member in own]
+        metrics = {k: torch.stack([m[k] for m in per_member]) for k in per_member[0]}  # each (S,)
         if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences
-            metrics["optimal_cost_bits"] = optimal_cost_bits(batch["optimal"], targets, mask)
+            metrics["optimal_cost_bits"] = torch.stack([
+                optimal_cost_bits(batch["optimal"][s, :, :n], targets[s, :, :n], mask[s, :, :n])
+                for s, n in enumerate(lengths)])
         return losses, metrics
 
     def _log_members(self, stage: str, metrics: dict[str, Tensor], label: str = "", **options) -> None:

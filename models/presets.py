@@ -17,7 +17,7 @@ from typing import Any
 from .config import OptionError
 from .registry import MODELS, build_model, parameter_count
 
-TASK_SIZES: dict[str, tuple[int, int]] = {  # (input_size, output_size), as in shared/TASKS.md
+TASK_SIZES: dict[str, tuple[int, int]] = {  # (input_size, output_size), as in docs/TASKS.md
     "copy": (9, 8),
     "repeat_copy": (10, 9),
     "associative_recall": (8, 6),

@@ -7,6 +7,8 @@ os.environ.setdefault("WANDB_SILENT", "true")
 # The fast tier's models are tiny: one thread each avoids oversubscribing a 2-core machine when
 # tests start subprocesses (which inherit this).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# as the command line sets it (bench/cli.py): MKL reads it when it starts, before torch is imported
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -347,7 +347,7 @@ def fused_of_parameters(net: NTM) -> Callable:
             module = clone.get_submodule(path)
             del module._parameters[attr]
             setattr(module, attr, p)
-        return FusedSequence.apply(clone, ntm_module.fused_steps("eager"), False, None, inputs,
+        return FusedSequence.apply(clone, ntm_module.fused_steps("eager"), False, None, None, inputs,
                                    *params)
 
     return forward

@@ -291,14 +291,18 @@ def test_each_member_of_a_population_stream_draws_its_solo_stream() -> None:
     assert len(lengths) > 1  # the members' lengths differed, so padding was exercised
 
 
-@pytest.mark.parametrize("model,weightings,packed", [
-    ("ntm", False, True), ("ntm", True, True), ("ntm-ff", False, True), ("ntm", False, False)])
+@pytest.mark.parametrize("model,weightings,packed,path", [
+    ("ntm", False, True, "compile"), ("ntm", True, True, "compile"),
+    ("ntm-ff", False, True, "compile"), ("ntm", False, False, "compile"),
+    ("ntm", True, False, "eager"), ("ntm-ff", False, True, "eager")])
 def test_members_that_end_early_skip_the_padded_steps_exactly(model: str, weightings: bool,
-                                                              packed: bool, monkeypatch) -> None:
-    # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7). Packed, the members run longest first
-    # and a member's rows drop out after its last step (5 + 2 + 4 steps of 6, 4 and 2 rows instead
-    # of 11 steps of 6); either way each member's cost, gradients and weightings are its unpadded
-    # batch's
+                                                              packed: bool, path: str,
+                                                              monkeypatch) -> None:
+    # copy sequences of lengths 2, 5 and 3 (T = 5, 11, 7). Batched (the compiled path, here with
+    # the eager step in its place), packed, the members run longest first and a member's rows
+    # drop out after its last step (5 + 2 + 4 steps of 6, 4 and 2 rows instead of 11 steps of 6);
+    # eager, each member runs alone on its own steps (5, 11 and 7 steps of 2 rows). Either way
+    # each member's cost, gradients and weightings are its unpadded batch's
     from datamodules.population import pad_to_longest
     from models.members import Population
     from models.metrics import sequence_costs
@@ -312,12 +316,16 @@ def test_members_that_end_early_skip_the_padded_steps_exactly(model: str, weight
     assert lengths == [5, 11, 7]
     rows = []
     step = ntm_module._EAGER_STEPS[0]
-    monkeypatch.setattr(ntm_module, "_EAGER_STEPS", (
-        lambda spec, base, *a: rows.append(base.shape[0]) or step(spec, base, *a),
-        ntm_module._EAGER_STEPS[1]))
-    out = population(padded["inputs"], lengths=lengths, return_weights=weightings)
+    recording = (lambda spec, base, *a: rows.append(base.shape[0]) or step(spec, base, *a),
+                 ntm_module._EAGER_STEPS[1])
+    monkeypatch.setattr(ntm_module, "_EAGER_STEPS", recording)
+    monkeypatch.setattr(ntm_module, "_COMPILED_STEPS", recording)
+    out = population(padded["inputs"], lengths=lengths, return_weights=weightings, path=path)
     logits, weights = out if weightings else (out, None)
-    assert rows == ([6] * 5 + [4] * 2 + [2] * 4 if packed else [6] * 11)
+    if path == "eager":
+        assert rows == [2] * (5 + 11 + 7)
+    else:
+        assert rows == ([6] * 5 + [4] * 2 + [2] * 4 if packed else [6] * 11)
     costs = [sequence_costs(logits[s], padded["targets"][s], padded["mask"][s]).mean() for s in range(S)]
     sum(costs).backward()
     for s, (net, batch) in enumerate(zip(nets, batches)):
@@ -333,7 +341,7 @@ def test_members_that_end_early_skip_the_padded_steps_exactly(model: str, weight
         if weightings:
             for kind in ("read", "write"):
                 torch.testing.assert_close(weights[kind][s, :, :steps], solo_out[1][kind])
-                if packed:
+                if packed or path == "eager":
                     assert not weights[kind][s, :, steps:].any()  # steps it did not run: zero
         for name, p in net.named_parameters():
             torch.testing.assert_close(grads[name], p.grad, atol=1e-6, rtol=1e-5, msg=name)

@@ -240,17 +240,18 @@ def test_a_killed_population_resumes_to_the_same_result(tmp_path, tiny_config) -
 
 def test_a_packed_population_trains_as_a_padded_one(tmp_path, tiny_config, monkeypatch) -> None:
     # -m packed=true through Lightning: the members' batches differ in length, the packed step
-    # runs fewer rows, and every member ends where the padded population's member ends
+    # runs fewer rows, and every member ends where the padded population's member ends. Packing
+    # is the batched (compiled) path's; here the eager step stands in for the compiled one
     import models.ntm as ntm_module
 
     rows = []
     step = ntm_module._EAGER_STEPS[0]
-    monkeypatch.setattr(ntm_module, "_EAGER_STEPS", (
+    monkeypatch.setattr(ntm_module, "_COMPILED_STEPS", (
         lambda spec, base, *a: rows.append(base.shape[0]) or step(spec, base, *a),
         ntm_module._EAGER_STEPS[1]))
     results = {}
     for packed in (False, True):
-        options = {**TINY_NTM, "fused": "eager", "packed": packed}
+        options = {**TINY_NTM, "fused": "compile", "packed": packed}
         population, cfgs = members(tiny_config, tmp_path / f"packed-{packed}", model_options=options)
         rows.clear()
         results[packed] = (train_population(cfgs, population), sum(rows))

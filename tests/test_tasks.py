@@ -1,4 +1,4 @@
-"""The five task generators checked against the data contract in shared/TASKS.md.
+"""The five task generators checked against the data contract in docs/TASKS.md.
 
 1. One small hand-built example per task: the expected arrays are written out from the contract
    with explicit index arithmetic (reading only the random bits back from the generated inputs)
