@@ -194,10 +194,15 @@ def looped(population: nn.Module, template: nn.Module, inputs: Tensor,
         steps = T if lengths is None else min(int(lengths[s]), T)
         out = torch.func.functional_call(template, state, (inputs[s, :, :steps],), kwargs)
         outs.append(_pad_steps(out, T))
+    return join(outs, torch.stack)
+
+
+def join(outs: list, combine=torch.cat):
+    """Per-member outputs, each logits or (logits, {name: weightings}), joined into one by
+    `combine` (torch.stack for solo outputs, torch.cat for populations of one)."""
     if isinstance(outs[0], Tensor):
-        return torch.stack(outs)
-    logits = torch.stack([o[0] for o in outs])
-    return logits, {k: torch.stack([o[1][k] for o in outs]) for k in outs[0][1]}
+        return combine(outs)
+    return combine([o[0] for o in outs]), {k: combine([o[1][k] for o in outs]) for k in outs[0][1]}
 
 
 def _pad_steps(out, T: int):

@@ -21,10 +21,13 @@ def sequence_costs(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     return (bce * mask.unsqueeze(-1)).sum(dim=(-2, -1))
 
 
-def sequence_metrics(logits: Tensor, targets: Tensor, mask: Tensor) -> dict[str, Tensor]:
+def sequence_metrics(logits: Tensor, targets: Tensor, mask: Tensor,
+                     costs: Tensor | None = None) -> dict[str, Tensor]:
     """cost_bits, bit_errors, seq_acc, bit_acc, each averaged over the batch's sequences: scalars,
-    or (S,) per member for a population's (S, B, T, O) logits."""
-    costs = sequence_costs(logits, targets, mask)  # (..., B)
+    or (S,) per member for a population's (S, B, T, O) logits. `costs`: `sequence_costs` of the
+    same arguments, where the caller has it already (the loss)."""
+    if costs is None:
+        costs = sequence_costs(logits, targets, mask)  # (..., B)
     wrong = ((logits > 0) != (targets > 0.5)) & mask.unsqueeze(-1)  # p > 0.5  <=>  logit > 0
     errors = wrong.sum(dim=(-2, -1)).float()  # (..., B)
     scored_bits = mask.sum(dim=(-2, -1)) * targets.shape[-1]  # (...)

@@ -42,9 +42,8 @@ from .config import OptionError, check_choice, check_int
 from .controller import CONTROLLERS, controller_backward, controller_forward
 from .heads import HEAD_INITS, HeadParams, Heads, activate, activate_backward
 from .members import (
-    addmatmul, linear, linear_steps, looped, matmul_steps, member_rows, members, outer, per_row,
-    template_of,
-    total, total_rows,
+    addmatmul, join, linear, linear_steps, looped, matmul_steps, member_rows, members, outer,
+    per_row, template_of, total, total_rows,
 )
 
 MEMORY_INITS = ("constant", "learned", "random")
@@ -258,10 +257,7 @@ class NTM(nn.Module):
                 self, {name: t[s : s + 1] for name, t in tensors.items()}, (inputs[s : s + 1],),
                 {"return_weights": return_weights, "lengths": lengths[s : s + 1], "path": mode})
                 for s in range(S)]
-            if not return_weights:
-                return torch.cat(outs)  # (S, B, T, O)
-            return (torch.cat([o[0] for o in outs]),
-                    {k: torch.cat([o[1][k] for o in outs]) for k in outs[0][1]})
+            return join(outs)  # (S, B, T, O), as the batched path's
         running, steps = None, max(lengths)  # no member needs the steps after the longest's
         if self.packs and min(lengths) < steps:
             if lengths != sorted(lengths, reverse=True):

@@ -96,8 +96,9 @@ class PopulationSystem(pl.LightningModule):
         # depends on the others
         own = [tuple(t[s, :, :n].contiguous() for t in (logits, targets, mask))
                for s, n in enumerate(lengths)]  # (B, n, .) each
-        losses = torch.stack([sequence_costs(*member).mean() for member in own])  # (S,) nats
-        per_member = [sequence_metrics(*member) for member in own]
+        costs = [sequence_costs(*member) for member in own]  # (B,) nats per sequence each
+        losses = torch.stack([c.mean() for c in costs])  # (S,)
+        per_member = [sequence_metrics(*member, costs=c) for member, c in zip(own, costs)]
         metrics = {k: torch.stack([m[k] for m in per_member]) for k in per_member[0]}  # each (S,)
         if "optimal" in batch:  # n-grams: the optimal estimator's cost on each member's sequences
             metrics["optimal_cost_bits"] = torch.stack([

@@ -45,8 +45,9 @@ class SequenceSystem(pl.LightningModule):
 
     def _metrics(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         logits = self(batch["inputs"])
-        loss = sequence_costs(logits, batch["targets"], batch["mask"]).mean()  # nats per sequence
-        metrics = sequence_metrics(logits, batch["targets"], batch["mask"])
+        costs = sequence_costs(logits, batch["targets"], batch["mask"])  # (B,) nats per sequence
+        loss = costs.mean()
+        metrics = sequence_metrics(logits, batch["targets"], batch["mask"], costs)
         if "optimal" in batch:
             metrics["optimal_cost_bits"] = optimal_cost_bits(
                 batch["optimal"], batch["targets"], batch["mask"]
